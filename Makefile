@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both set up .venv first.
+.PHONY: setup demo test lint typecheck pytest docs clean
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(PY) examples/demo.py
+
+test: setup lint typecheck pytest
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: setup
+	$(PY) scripts/typecheck.py
+
+pytest: setup
+	$(PY) -m pytest -n 2
+
+docs: setup
+	$(PY) scripts/gen_docs.py
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

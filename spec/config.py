@@ -1,0 +1,282 @@
+"""The accelerator's parameters: one frozen, validated dataclass used by every part of systolic.
+
+hw, sim, the compiler, boards and tests all take an :class:`AcceleratorConfig` and read every
+size, width and latency from it; nothing re-types a number that the config holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from .errors import ConfigError
+from .isa import FORMATS_BY_NAME
+
+__all__ = ["PRESETS", "AcceleratorConfig", "Dataflow"]
+
+
+class Dataflow(enum.Enum):
+    """How the array maps a matrix product. Only weight-stationary is built so far."""
+
+    WEIGHT_STATIONARY = "ws"
+
+
+def _field_limit(fmt: str, field: str) -> int:
+    return FORMATS_BY_NAME[fmt].field(field).hi
+
+
+# Limits that come from the ISA's field widths (the binary format does not change with size).
+_MAX_DIM = _field_limit("preload", "rows")  # lane counts are 10-bit fields
+_MAX_ROWS = _field_limit("matmul", "src") + 1  # row addresses are 16-bit fields
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcceleratorConfig:
+    """Parameters of one accelerator instance.
+
+    Parameters
+    ----------
+    rows : int
+        Array rows R: the reduction (K) extent of one weight tile; inputs are R lanes wide.
+    cols : int
+        Array columns C: output channels per tile; accumulator rows are C int32 lanes.
+    sp_depth : int
+        Scratchpad rows; each row holds ``lanes`` int8 values.
+    acc_depth : int
+        Accumulator rows; each row holds ``cols`` int32 values.
+    bus_bytes : int
+        Data width of the external-memory port in bytes (a power of two).
+    mem_latency : int
+        Cycles from a memory request being accepted to its acknowledge (reads and writes).
+    queue_depth : int
+        Instruction-queue entries in front of each of the load, execute and store units.
+    token_depth : int
+        Largest count a dependency-token counter holds; one more push is an error.
+    dataflow : Dataflow
+        Dataflow of the array.
+
+    Raises
+    ------
+    ConfigError
+        When a value is out of range; the message names the field, the value and the limit.
+    """
+
+    OPERAND_BITS: ClassVar[int] = 8
+    """Width of inputs and weights (int8); fixed by the ISA."""
+    ACC_BITS: ClassVar[int] = 32
+    """Width of the accumulator (int32); fixed by the ISA."""
+    LUT_ENTRIES: ClassVar[int] = 256
+    """Entries of an activation lookup table: one per int8 value."""
+
+    rows: int = 8
+    cols: int = 8
+    sp_depth: int = 4096
+    acc_depth: int = 1024
+    bus_bytes: int = 8
+    mem_latency: int = 4
+    queue_depth: int = 8
+    token_depth: int = 15
+    dataflow: Dataflow = Dataflow.WEIGHT_STATIONARY
+
+    def __post_init__(self) -> None:
+        self._check_int("rows", 1, _MAX_DIM)
+        self._check_int("cols", 1, _MAX_DIM)
+        self._check_int("sp_depth", 1, _MAX_ROWS)
+        self._check_int(
+            "acc_depth",
+            self.lut_rows,
+            _MAX_ROWS,
+            why=f" (a LUT needs ceil(256/cols) = {self.lut_rows} rows)",
+        )
+        if not (
+            isinstance(self.bus_bytes, int)
+            and not isinstance(self.bus_bytes, bool)
+            and 1 <= self.bus_bytes <= 64
+            and self.bus_bytes & (self.bus_bytes - 1) == 0
+        ):
+            raise ConfigError(
+                f"bus_bytes must be a power of two in [1, 64], got {self.bus_bytes!r}"
+            )
+        self._check_int("mem_latency", 1, 64)
+        self._check_int("queue_depth", 1, 64)
+        self._check_int("token_depth", 1, 255)
+        if not isinstance(self.dataflow, Dataflow):
+            raise ConfigError(
+                f"dataflow must be one of "
+                f"{', '.join(repr(d.value) for d in Dataflow)}, "
+                f"got {self.dataflow!r}"
+            )
+
+    def _check_int(self, name: str, lo: int, hi: int, why: str = "") -> None:
+        value = getattr(self, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ConfigError(f"{name} must be an integer in [{lo}, {hi}]{why}, got {value!r}")
+
+    # Derived values -------------------------------------------------------------------------
+
+    @property
+    def lanes(self) -> int:
+        """int8 lanes of a scratchpad row: inputs use R of them, weight rows C."""
+        return max(self.rows, self.cols)
+
+    @property
+    def sp_row_bytes(self) -> int:
+        return self.lanes * self.OPERAND_BITS // 8
+
+    @property
+    def acc_row_bytes(self) -> int:
+        return self.cols * self.ACC_BITS // 8
+
+    @property
+    def sp_bytes(self) -> int:
+        return self.sp_depth * self.sp_row_bytes
+
+    @property
+    def acc_bytes(self) -> int:
+        return self.acc_depth * self.acc_row_bytes
+
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def lut_rows(self) -> int:
+        """Accumulator rows that hold one 256-entry LUT (``cfg_lut`` reads this many)."""
+        return math.ceil(self.LUT_ENTRIES / self.cols)
+
+    # Conversions ----------------------------------------------------------------------------
+
+    def replace(self, **changes: Any) -> AcceleratorConfig:
+        """A copy with some fields changed, validated again."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (the dataflow as its short name), as written to TOML and manifests."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["dataflow"] = self.dataflow.value
+        return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], *, source: str = "config") -> AcceleratorConfig:
+        """Build from plain values; ``preset = NAME`` picks the base that the others override."""
+        values = dict(values)
+        base: dict[str, Any] = {}
+        if "preset" in values:
+            name = values.pop("preset")
+            if not isinstance(name, str) or name not in PRESETS:
+                raise ConfigError(
+                    f"{source}: preset must be one of {', '.join(PRESETS)}, got {name!r}"
+                )
+            base = PRESETS[name].to_dict()
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in values:
+            if key not in names:
+                raise ConfigError(
+                    f"{source}: unknown key {key!r}; expected preset or one of {', '.join(names)}"
+                )
+        merged = {**base, **values}
+        if "dataflow" in merged:
+            flow = merged["dataflow"]
+            by_name = {d.value: d for d in Dataflow}
+            if isinstance(flow, Dataflow):
+                pass
+            elif isinstance(flow, str) and flow in by_name:
+                merged["dataflow"] = by_name[flow]
+            else:
+                raise ConfigError(
+                    f"{source}: dataflow must be one of "
+                    f"{', '.join(repr(d) for d in by_name)}, got {flow!r}"
+                )
+        try:
+            return cls(**merged)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> AcceleratorConfig:
+        """Load a config file: top-level keys are field names, plus an optional ``preset``."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read config file: {e}") from None
+        try:
+            values = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: invalid TOML: {e}") from None
+        return cls.from_dict(values, source=str(path))
+
+    def to_toml(self) -> str:
+        lines = []
+        for key, value in self.to_dict().items():
+            lines.append(f'{key} = "{value}"' if isinstance(value, str) else f"{key} = {value}")
+        return "\n".join(lines) + "\n"
+
+    def describe(self) -> str:
+        """Human-readable summary for ``systolic info``."""
+        rows = [
+            ("array", f"{self.rows} x {self.cols} int8 MACs, {self.dataflow.name.lower()}"),
+            ("peak", f"{self.peak_macs_per_cycle} MAC/cycle"),
+            ("scratchpad", f"{self.sp_depth} rows x {self.lanes} int8 = {self.sp_bytes} B"),
+            ("accumulator", f"{self.acc_depth} rows x {self.cols} int32 = {self.acc_bytes} B"),
+            ("memory port", f"{self.bus_bytes * 8}-bit, latency {self.mem_latency} cycles"),
+            (
+                "queues",
+                f"{self.queue_depth} instructions per unit, tokens up to {self.token_depth}",
+            ),
+        ]
+        return "\n".join(f"{k:<12} {v}" for k, v in rows) + "\n"
+
+
+PRESETS: Mapping[str, AcceleratorConfig] = MappingProxyType(
+    {
+        # Small enough that RTL simulation of whole programs stays fast in the test suite.
+        "tiny": AcceleratorConfig(
+            rows=4,
+            cols=4,
+            sp_depth=256,
+            acc_depth=128,
+            bus_bytes=4,
+            mem_latency=2,
+            queue_depth=4,
+            token_depth=7,
+        ),
+        "default": AcceleratorConfig(),
+        "large": AcceleratorConfig(
+            rows=16, cols=16, sp_depth=8192, acc_depth=2048, bus_bytes=16, mem_latency=8
+        ),
+        # Board presets are sized for the part; issue #7 settles them against real P&R runs.
+        "icebreaker": AcceleratorConfig(
+            rows=4,
+            cols=4,
+            sp_depth=1024,
+            acc_depth=256,
+            bus_bytes=4,
+            mem_latency=2,
+            queue_depth=4,
+            token_depth=7,
+        ),
+        "ulx3s-85f": AcceleratorConfig(
+            rows=8, cols=8, sp_depth=2048, acc_depth=512, bus_bytes=8, mem_latency=2
+        ),
+    }
+)
+
+
+def preset(name: str) -> AcceleratorConfig:
+    """Look up a preset by name, with a clear error listing the known names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}"
+        ) from None

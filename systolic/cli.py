@@ -1,0 +1,162 @@
+"""The ``systolic`` command line.
+
+Every subcommand prints one line ``systolic: error: ...`` and exits with status 1 on bad input
+(status 2 for bad command-line usage); tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from . import __version__
+from .spec.asm import assemble, disassemble, disassemble_raw
+from .spec.config import PRESETS, AcceleratorConfig, preset
+from .spec.errors import SystolicError
+from .spec.isa import from_bytes, to_bytes
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (no usage dump), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"systolic: error: {message} (see '{self.prog} --help')\n")
+
+
+class CLIError(SystolicError):
+    """A problem with files named on the command line."""
+
+
+def add_config_options(p: argparse.ArgumentParser) -> None:
+    """The options every subcommand that needs an accelerator configuration accepts."""
+    g = p.add_argument_group("accelerator configuration (default: preset 'default')")
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--preset", metavar="NAME", help=f"one of: {', '.join(PRESETS)}")
+    src.add_argument("--config", metavar="FILE.toml", type=Path, help="a config file")
+    g.add_argument("--rows", type=int, metavar="R", help="array rows (overrides)")
+    g.add_argument("--cols", type=int, metavar="C", help="array columns (overrides)")
+
+
+def config_from_args(args: argparse.Namespace) -> AcceleratorConfig:
+    if args.config is not None:
+        config = AcceleratorConfig.from_toml(args.config)
+    else:
+        config = preset(args.preset or "default")
+    changes = {k: getattr(args, k) for k in ("rows", "cols") if getattr(args, k) is not None}
+    return config.replace(**changes) if changes else config
+
+
+def _read(path: Path, mode: str = "text") -> str | bytes:
+    try:
+        return path.read_text(encoding="utf-8") if mode == "text" else path.read_bytes()
+    except FileNotFoundError:
+        raise CLIError(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise CLIError(f"{path}: not a text file") from None
+    except OSError as e:
+        raise CLIError(f"{path}: cannot read: {e.strerror}") from None
+
+
+def _write(path: Path | None, data: str | bytes) -> None:
+    if path is None:
+        if isinstance(data, bytes):
+            sys.stdout.buffer.write(data)
+        else:
+            sys.stdout.write(data)
+        return
+    try:
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data, encoding="utf-8")
+    except OSError as e:
+        raise CLIError(f"{path}: cannot write: {e.strerror}") from None
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    if args.list:
+        for name, cfg in PRESETS.items():
+            print(
+                f"{name:<12} {cfg.rows}x{cfg.cols}, sp {cfg.sp_bytes} B, acc {cfg.acc_bytes} B,"
+                f" {cfg.bus_bytes * 8}-bit memory port"
+            )
+        return 0
+    config = config_from_args(args)
+    sys.stdout.write(config.to_toml() if args.toml else config.describe())
+    return 0
+
+
+def cmd_asm(args: argparse.Namespace) -> int:
+    text = _read(args.source)
+    assert isinstance(text, str)
+    words = assemble(text, name=str(args.source))
+    _write(args.output, to_bytes(words))
+    return 0
+
+
+def cmd_disasm(args: argparse.Namespace) -> int:
+    blob = _read(args.binary, "binary")
+    assert isinstance(blob, bytes)
+    words = from_bytes(blob, name=str(args.binary))
+    text = disassemble_raw(words) if args.raw else disassemble(words, name=str(args.binary))
+    _write(args.output, text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="systolic", description="Systolic-array int8 accelerator toolkit.")
+    parser.add_argument("--version", action="version", version=f"systolic {__version__}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, metavar="COMMAND"
+    )
+
+    p = sub.add_parser(
+        "info",
+        help="print an accelerator configuration",
+        description="Print an accelerator configuration (a preset, a TOML file "
+        "or overrides) and its derived sizes.",
+    )
+    add_config_options(p)
+    p.add_argument("--toml", action="store_true", help="print it as a TOML config file")
+    p.add_argument("--list", action="store_true", help="list the presets")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "asm",
+        help="assemble a program",
+        description="Assemble ISA text (docs/isa.md) into a program binary of "
+        "16-byte little-endian words.",
+    )
+    p.add_argument("source", type=Path, help="assembly file")
+    p.add_argument("-o", "--output", type=Path, required=True, help="binary to write")
+    p.set_defaults(func=cmd_asm)
+
+    p = sub.add_parser(
+        "disasm",
+        help="disassemble a program binary",
+        description="Disassemble a program binary; an illegal word is an error "
+        "unless --raw writes it as a .word line.",
+    )
+    p.add_argument("binary", type=Path, help="program binary")
+    p.add_argument("-o", "--output", type=Path, help="assembly file to write (default stdout)")
+    p.add_argument("--raw", action="store_true", help="write illegal words as .word lines")
+    p.set_defaults(func=cmd_disasm)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except SystolicError as e:
+        print(f"systolic: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("systolic: interrupted", file=sys.stderr)
+        return 130
+    return status

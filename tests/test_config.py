@@ -1,0 +1,121 @@
+"""AcceleratorConfig: validation messages, derived values, presets and TOML files."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from systolic.spec.config import PRESETS, AcceleratorConfig, Dataflow, preset
+from systolic.spec.errors import ConfigError
+
+
+def test_default_is_8x8_and_frozen() -> None:
+    c = AcceleratorConfig()
+    assert (c.rows, c.cols) == (8, 8)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.rows = 4  # type: ignore[misc]
+
+
+def test_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        AcceleratorConfig(4, 4)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"rows": 0}, "rows must be an integer in [1, 1023], got 0"),
+        ({"cols": 1024}, "cols must be an integer in [1, 1023], got 1024"),
+        ({"rows": 4.0}, "rows must be an integer in [1, 1023], got 4.0"),
+        ({"rows": True}, "rows must be an integer in [1, 1023], got True"),
+        ({"sp_depth": 65537}, "sp_depth must be an integer in [1, 65536], got 65537"),
+        (
+            {"cols": 4, "acc_depth": 32},
+            "acc_depth must be an integer in [64, 65536] (a LUT needs ceil(256/cols) = 64 rows), "
+            "got 32",
+        ),
+        ({"bus_bytes": 12}, "bus_bytes must be a power of two in [1, 64], got 12"),
+        ({"bus_bytes": 128}, "bus_bytes must be a power of two in [1, 64], got 128"),
+        ({"mem_latency": 0}, "mem_latency must be an integer in [1, 64], got 0"),
+        ({"queue_depth": 65}, "queue_depth must be an integer in [1, 64], got 65"),
+        ({"token_depth": 0}, "token_depth must be an integer in [1, 255], got 0"),
+        ({"dataflow": "os"}, "dataflow must be one of 'ws', got 'os'"),
+    ],
+)
+def test_validation_messages(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        AcceleratorConfig(**changes)  # type: ignore[arg-type]
+    assert str(e.value) == message
+
+
+def test_derived_values_non_square() -> None:
+    c = AcceleratorConfig(rows=3, cols=5, sp_depth=100, acc_depth=60)
+    assert c.lanes == 5
+    assert c.sp_row_bytes == 5
+    assert c.acc_row_bytes == 20
+    assert c.sp_bytes == 500
+    assert c.acc_bytes == 1200
+    assert c.peak_macs_per_cycle == 15
+    assert c.lut_rows == 52  # ceil(256 / 5)
+
+
+def test_replace_revalidates() -> None:
+    c = AcceleratorConfig().replace(rows=16)
+    assert c.rows == 16
+    with pytest.raises(ConfigError, match="rows must be"):
+        c.replace(rows=-1)
+
+
+def test_presets() -> None:
+    assert {"tiny", "default", "icebreaker", "ulx3s-85f"} <= set(PRESETS)
+    assert preset("default") == AcceleratorConfig()
+    with pytest.raises(ConfigError) as e:
+        preset("huge")
+    assert str(e.value) == (
+        "unknown preset 'huge'; expected one of tiny, default, large, icebreaker, ulx3s-85f"
+    )
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_toml_round_trip(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(PRESETS[name].to_toml())
+    assert AcceleratorConfig.from_toml(path) == PRESETS[name]
+
+
+def test_toml_preset_with_override(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('preset = "tiny"\ncols = 8\n')
+    c = AcceleratorConfig.from_toml(path)
+    assert c == PRESETS["tiny"].replace(cols=8)
+    assert c.dataflow is Dataflow.WEIGHT_STATIONARY
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("rows = ", "invalid TOML"),
+        ("colums = 4", "unknown key 'colums'; expected preset or one of rows, cols,"),
+        ('rows = "8"', "rows must be an integer in [1, 1023], got '8'"),
+        (
+            'preset = "giant"',
+            "preset must be one of tiny, default, large, icebreaker, ulx3s-85f, got 'giant'",
+        ),
+        ("dataflow = 3", "dataflow must be one of 'ws', got 3"),
+    ],
+)
+def test_toml_errors(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        AcceleratorConfig.from_toml(path)
+    assert str(e.value).startswith(f"{path}: ")
+    assert message in str(e.value)
+
+
+def test_toml_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        AcceleratorConfig.from_toml(tmp_path / "nope.toml")
+    assert str(e.value) == f"{tmp_path / 'nope.toml'}: config file not found"
