@@ -384,11 +384,12 @@ FORMATS: tuple[Format, ...] = (
         Opcode.PRELOAD,
         Unit.EXECUTE,
         "Shift a weight tile into the array's shadow weight registers: PE (i, j) gets lane j "
-        "of scratchpad row `src + i` for i < `rows` and 0 for the PE rows below. The shadow "
-        "tile becomes active at the next `matmul` with `swap=1`.",
+        "of scratchpad row `src + i` for i < `rows` and j < `cols`, and 0 elsewhere. The "
+        "shadow tile becomes active at the next `matmul` with `swap=1`.",
         (
             Field("src", _ROW, "first scratchpad row (weight row k of the tile)"),
             _count("rows", _LANES, "weight rows loaded; at most the array's rows"),
+            _count("cols", _LANES, "weight columns loaded; at most the array's columns"),
         ),
     ),
     Format(

@@ -23,7 +23,7 @@ stride_inner=16 stride_outer=64 push_next
         cfg_quant mult_row=9, shift_row=10
         cfg_act mode=lut slot=1
         cfg_lut slot=1 src=100
-        preload src=4 rows=3 pop_prev
+        preload src=4 rows=3 cols=2 pop_prev
         matmul src=0 dst=0 n=4 mode=bias bias=8 swap=1 push_next push_prev pop_next
         vector op=mul dst=1 a=2 b=3 n=4 dst_stride=0 a_stride=2 b_stride=0 shift=7
         vector op=max dst=1 a=2 n=4 b_imm=1 imm=-5

@@ -1,0 +1,54 @@
+"""One weight-stationary processing element with a double-buffered weight."""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..spec.config import AcceleratorConfig
+
+__all__ = ["PE"]
+
+OPERAND = signed(AcceleratorConfig.OPERAND_BITS)
+ACC = signed(AcceleratorConfig.ACC_BITS)
+
+
+class PE(wiring.Component):
+    """int8 × int8 → int32 multiply-accumulate cell of a weight-stationary array.
+
+    Each cycle ``psum_out <= psum_in + a_in · w`` where ``w`` is the active weight. Inputs pass
+    east (``a``, ``flip``) and partial sums pass south, each through one register. The shadow
+    weight register shifts south along the column when ``w_shift`` is high, so a tile can be
+    preloaded while the active one computes.
+
+    ``flip_in`` travels east with the first input row of a ``matmul`` with ``swap=1``: in that
+    cycle the PE multiplies with the shadow weight and makes it active, so every product of that
+    row, and none before it, uses the new tile.
+    """
+
+    a_in: In(OPERAND)
+    flip_in: In(1)
+    psum_in: In(ACC)
+    w_in: In(OPERAND)
+    w_shift: In(1)
+    a_out: Out(OPERAND)
+    flip_out: Out(1)
+    psum_out: Out(ACC)
+    w_out: Out(OPERAND)
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        shadow = Signal(OPERAND)
+        active = Signal(OPERAND)
+        weight = Mux(self.flip_in, shadow, active)
+        m.d.comb += self.w_out.eq(shadow)
+        with m.If(self.w_shift):
+            m.d.sync += shadow.eq(self.w_in)
+        with m.If(self.flip_in):
+            m.d.sync += active.eq(shadow)
+        # int32 wraps like the hardware accumulator; the golden model proves it never needs to.
+        m.d.sync += [
+            self.a_out.eq(self.a_in),
+            self.flip_out.eq(self.flip_in),
+            self.psum_out.eq((self.psum_in + self.a_in * weight)[: ACC.width].as_signed()),
+        ]
+        return m
