@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Compiler: ONNX and a Python builder API to instruction streams. Not written yet (issue #5)."""

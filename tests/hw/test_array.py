@@ -133,12 +133,10 @@ def test_core_preload_one_cycle_early_corrupts_last_pe() -> None:
     x = np.ones((1, 3), dtype=int)
 
     async def bench(ctx: Any) -> None:
-        t = 0
         for row in _preload(ctx, dut, w1):
             ctx.set(dut.w_shift, 1)
             ctx.set(dut.w_row, row)
             await ctx.tick()
-            t += 1
         ctx.set(dut.w_shift, 0)
         ctx.set(dut.in_row, list(map(int, x[0])))
         ctx.set(dut.in_valid, 1)
