@@ -108,6 +108,18 @@ def cmd_disasm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verilog(args: argparse.Namespace) -> int:
+    from .hw.verilog import fusesoc_core, generate_verilog
+
+    config = config_from_args(args)
+    out: Path = args.output
+    _write(out, generate_verilog(config, name=args.name))
+    core = out.with_suffix(".core")
+    _write(core, fusesoc_core(config, out, name=args.name))
+    print(f"wrote {out} (top module {args.name}) and {core}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="systolic", description="Systolic-array int8 accelerator toolkit.")
     parser.add_argument("--version", action="version", version=f"systolic {__version__}")
@@ -146,6 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="assembly file to write (default stdout)")
     p.add_argument("--raw", action="store_true", help="write illegal words as .word lines")
     p.set_defaults(func=cmd_disasm)
+
+    p = sub.add_parser(
+        "verilog",
+        help="write the accelerator's Verilog",
+        description="Generate Verilog for a configuration (processes lowered by "
+        "Yosys so that simulators run it fast) and a FuseSoC .core "
+        "file beside it. Ports: docs/architecture.md.",
+    )
+    add_config_options(p)
+    p.add_argument("-o", "--output", type=Path, required=True, help="Verilog file to write")
+    p.add_argument("--name", default="systolic_top", help="top module name")
+    p.set_defaults(func=cmd_verilog)
     return parser
 
 

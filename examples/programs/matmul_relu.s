@@ -4,8 +4,8 @@
 load      target=sp  elem=i8  dst=0 len=4 n_inner=4 addr=0x00 stride_inner=4   # X -> sp 0..3
 load      target=sp  elem=i8  dst=4 len=4 n_inner=4 addr=0x10 stride_inner=4   # W -> sp 4..7
 load      target=acc elem=i32 dst=8 len=4 n_inner=3 addr=0x20 stride_inner=16 push_next
-preload   src=4 rows=4 cols=4                            # W into the shadow weights
-matmul    src=0 dst=0 n=4 mode=bias bias=8 swap=1 pop_prev push_next
+preload   src=4 rows=4 cols=4 pop_prev                   # waits for the loads
+matmul    src=0 dst=0 n=4 mode=bias bias=8 swap=1 push_next
 cfg_quant mult_row=9 shift_row=10 pop_prev               # waits for the matmul (and the load)
 cfg_act   mode=clamp lo=0 hi=127                         # ReLU
 store     target=dram src=0 len=4 n_inner=4 addr=0x100 stride_inner=4

@@ -1,0 +1,62 @@
+"""Signatures shared by the units, all seen from the unit's side."""
+
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..spec.config import AcceleratorConfig
+from ..spec.isa import INSTR_BITS
+
+__all__ = [
+    "ENTRY",
+    "QueueHeadSignature",
+    "ReadPortSignature",
+    "TokenInSignature",
+    "TokenOutSignature",
+    "WritePortSignature",
+    "acc_row",
+    "sp_row",
+]
+
+ENTRY = data.StructLayout({"word": INSTR_BITS, "pc": 32})
+"""A queued instruction: the word and its index in the program (for error reports)."""
+
+
+def sp_row(config: AcceleratorConfig) -> data.ArrayLayout:
+    return data.ArrayLayout(8, config.lanes)
+
+
+def acc_row(config: AcceleratorConfig) -> data.ArrayLayout:
+    return data.ArrayLayout(32, config.cols)
+
+
+class QueueHeadSignature(wiring.Signature):
+    """The read side of a unit's instruction queue (first-word fall-through)."""
+
+    def __init__(self) -> None:
+        super().__init__({"valid": In(1), "entry": In(ENTRY), "pop": Out(1)})
+
+
+class TokenInSignature(wiring.Signature):
+    """A token counter the unit consumes: ``avail`` while it holds a token."""
+
+    def __init__(self) -> None:
+        super().__init__({"avail": In(1), "pop": Out(1)})
+
+
+class TokenOutSignature(wiring.Signature):
+    """A token counter the unit produces; ``pc`` names the pushing instruction."""
+
+    def __init__(self) -> None:
+        super().__init__({"push": Out(1), "pc": Out(32)})
+
+
+class WritePortSignature(wiring.Signature):
+    def __init__(self, depth: int, shape: data.ArrayLayout):
+        super().__init__({"en": Out(1), "addr": Out(range(depth)), "data": Out(shape)})
+
+
+class ReadPortSignature(wiring.Signature):
+    """A synchronous read port: data for the address of cycle t arrives in cycle t + 1."""
+
+    def __init__(self, depth: int, shape: data.ArrayLayout):
+        super().__init__({"addr": Out(range(depth)), "data": In(shape)})

