@@ -1,1 +1,147 @@
-"""placeholder"""
+"""Cycle-accurate simulator of the systolic accelerator.
+
+:func:`simulate` runs instruction words on a memory image and returns a :class:`SimResult`
+whose cycle count, performance counters and error (code, instruction index) follow
+``docs/timing.md`` exactly, and whose memory image follows ``docs/isa.md`` and
+``docs/quantisation.md`` bit for bit. :func:`run_program` does the same for a
+:class:`~systolic.spec.program.Program` and its tensors; :func:`chrome_trace` draws the timeline.
+
+The simulator is event-driven at instruction granularity (see :mod:`.schedule`): its speed
+depends on the number of instructions, not of cycles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..spec.config import AcceleratorConfig
+from ..spec.errors import ProgramError
+from ..spec.program import Program
+from .checks import check
+from .decode import HALT
+from .result import SimError, SimResult, Stats, TimelineEntry, UnitStats
+from .schedule import run_schedule
+from .state import Machine
+from .stats import COUNTER_NAMES, counters, stats
+from .trace import chrome_trace
+
+__all__ = [
+    "COUNTER_NAMES",
+    "SimError",
+    "SimResult",
+    "Stats",
+    "TimelineEntry",
+    "UnitStats",
+    "check",
+    "chrome_trace",
+    "run_program",
+    "simulate",
+]
+
+_UNIT_NAMES = {0: "load", 1: "execute", 2: "store", HALT: "fetch"}
+
+
+def simulate(
+    config: AcceleratorConfig,
+    instructions: Sequence[int],
+    memory: bytes | bytearray,
+    *,
+    max_cycles: int | None = None,
+    trace: bool = False,
+) -> SimResult:
+    """Run a program from reset until it halts, fails or deadlocks.
+
+    Parameters
+    ----------
+    config : AcceleratorConfig
+        The accelerator.
+    instructions : sequence of int
+        128-bit instruction words; fetch past the end reads zero (an illegal opcode).
+    memory : bytes or bytearray
+        Initial external memory (not modified); its length is ``dram_size`` for range checks.
+    max_cycles : int, optional
+        Safety limit: raise :class:`SimError` if the machine has not stopped within this many
+        cycles. Every program stops by itself (deadlock is detected), so this only bounds time.
+    trace : bool
+        Also return the per-instruction timeline (``SimResult.timeline``).
+
+    Returns
+    -------
+    SimResult
+        Cycles, error, counters, final memory, statistics and (optionally) the timeline.
+
+    Raises
+    ------
+    SimError
+        If ``max_cycles`` is exceeded.
+    """
+    image = bytearray(memory)
+    machine = Machine(config, image)
+    sched = run_schedule(config, instructions, machine, len(image), max_cycles)
+    c = counters(sched)
+    timeline = None
+    if trace:
+        timeline = tuple(
+            TimelineEntry(
+                index=i,
+                unit=_UNIT_NAMES[sched.unit[i]],
+                mnemonic=sched.name[i],
+                A=sched.A[i],
+                D=sched.D[i],
+                P=sched.P[i],
+                E=sched.E[i],
+            )
+            for i in range(len(sched.A))
+        )
+    return SimResult(
+        cycles=c["cycles"],
+        error=sched.error,
+        error_index=sched.error_index,
+        error_message=sched.error_message,
+        counters=c,
+        memory=bytes(image),
+        stats=stats(sched, c, config),
+        timeline=timeline,
+    )
+
+
+def run_program(
+    program: Program, inputs: Mapping[str, npt.ArrayLike], **kw: Any
+) -> tuple[dict[str, npt.NDArray[Any]], SimResult]:
+    """Write the inputs into the program's memory image, simulate, and read the outputs.
+
+    Parameters
+    ----------
+    program : Program
+        The program (its config, instructions, memory image and tensor descriptors).
+    inputs : mapping of str to array_like
+        Quantised integer values for every input tensor, by name, shaped as its descriptor.
+    **kw
+        Passed to :func:`simulate` (``max_cycles``, ``trace``).
+
+    Returns
+    -------
+    tuple of (dict of str to numpy.ndarray, SimResult)
+        The output tensors by name (read even after an error) and the result.
+
+    Raises
+    ------
+    ProgramError
+        If an input is missing, unknown, or does not fit its descriptor.
+    """
+    names = {t.name for t in program.inputs}
+    unknown = sorted(set(inputs) - names)
+    if unknown:
+        raise ProgramError(f"unknown input {unknown[0]!r}; the program's inputs: {sorted(names)}")
+    image = bytearray(program.memory)
+    for desc in program.inputs:
+        if desc.name not in inputs:
+            raise ProgramError(f"input {desc.name!r} is missing")
+        desc.write(image, np.asarray(inputs[desc.name]))
+    result = simulate(program.config, program.instructions, image, **kw)
+    outputs = {desc.name: desc.read(result.memory) for desc in program.outputs}
+    return outputs, result

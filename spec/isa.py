@@ -3,7 +3,8 @@
 Every instruction is one 128-bit word. Bits ``[3:0]`` hold the opcode and bits ``[7:4]`` the
 four dependency-token flags; the rest is laid out per instruction format. The binary format does
 not depend on the array size: limits that depend on an :class:`AcceleratorConfig` (lanes,
-memory depths) are checked when an instruction executes, not when it is encoded.
+memory depths) are checked when the machine decodes an instruction (docs/timing.md), not when
+it is encoded.
 
 This module is the single source of the encoding. The RTL views an instruction word as
 ``Signal(INSTR_LAYOUT)``; the simulator and the disassembler call :func:`decode`; the assembler
@@ -676,7 +677,8 @@ def render_markdown() -> str:
         "the dependency flags `pop_prev`, `pop_next`, `push_prev`, `push_next` (bit 4 up). "
         "Fields follow from bit 8 upward in the order listed; the remaining high bits are "
         "reserved and must be zero. The format does not depend on the array size; "
-        "limits that do (lanes, memory depths) are checked when the instruction runs.",
+        "limits that do (lanes, memory depths, memory size) are checked when the machine decodes "
+        "the instruction (docs/timing.md).",
         "",
         "Assembly: one instruction per line, `mnemonic field=value ... [flags]`, "
         "where flags are any of the dependency flag names; `#` or `;` starts a comment; "
