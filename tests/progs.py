@@ -41,6 +41,7 @@ __all__ = [
     "error_cases",
     "hand_cases",
     "lut_program",
+    "requant_ties_program",
     "store_sp_program",
     "tiled_matmul",
     "vector_program",
@@ -553,6 +554,51 @@ def lut_program(config: AcceleratorConfig, *, seed: int = 2) -> Case:
     return Case("lut", bld.program(), {"acc": acc_vals.astype(np.int32)}, outs)
 
 
+def requant_ties_program(config: AcceleratorConfig) -> Case:
+    """Rounding ties and saturation: x / 2 (M = 2^30, s = 31) rounds every odd x half up.
+
+    Lane j of row r holds ``r * C + j - n*C/2`` so the rows cover negative and positive odd and
+    even values; the last row holds int32 extremes that saturate to -128 and 127.
+    """
+    C = config.cols
+    n = 4
+    vals = np.arange(n * C, dtype=np.int64).reshape(n, C) - (n * C) // 2
+    vals[-1, :] = [(-(1 << 31)) if j % 2 else (1 << 31) - 1 for j in range(C)]
+    mult = np.full(C, 1 << 30, dtype=np.int64)
+    shift = np.full(C, 31, dtype=np.int64)
+    bld = Builder(config, misalign=1)
+    src = bld.tensor("acc", (n, C), "int32", output=False)
+    params = bld.place(np.stack([mult, shift]), "int32")
+    bld.emit(
+        "load",
+        target=LoadTarget.ACC,
+        elem=Elem.I32,
+        dst=0,
+        len=C,
+        n_inner=n,
+        addr=src,
+        stride_inner=4 * C,
+    )
+    bld.emit(
+        "load",
+        "push_next",
+        target=LoadTarget.ACC,
+        elem=Elem.I32,
+        dst=n,
+        len=C,
+        n_inner=2,
+        addr=params,
+        stride_inner=4 * C,
+    )
+    bld.emit("sync", "pop_prev", "push_next", unit=Unit.EXECUTE)
+    bld.emit("cfg_quant", "pop_prev", mult_row=n, shift_row=n + 1)
+    y = bld.tensor("y", (n, C), "int8", output=True)
+    bld.emit("store", target=StoreTarget.DRAM, src=0, len=C, n_inner=n, addr=y, stride_inner=C)
+    bld.emit("halt")
+    expected = golden.requantize(vals, mult, shift)
+    return Case("requant_ties", bld.program(), {"acc": vals.astype(np.int32)}, {"y": expected})
+
+
 def store_sp_program(config: AcceleratorConfig, *, seed: int = 3) -> Case:
     """Two chained layers: layer 1's int8 output goes to the scratchpad (store target=sp) and
     feeds layer 2's matmul directly. Sizes fit one tile: M rows, K1 <= R, N1 <= min(R, C),
@@ -627,7 +673,12 @@ def store_sp_program(config: AcceleratorConfig, *, seed: int = 3) -> Case:
 
 def hand_cases(config: AcceleratorConfig) -> list[Case]:
     """The small functional programs (each instruction class)."""
-    return [vector_program(config), lut_program(config), store_sp_program(config)]
+    return [
+        vector_program(config),
+        lut_program(config),
+        store_sp_program(config),
+        requant_ties_program(config),
+    ]
 
 
 # --------------------------------------------------------------------------------------------
