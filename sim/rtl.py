@@ -105,7 +105,8 @@ def build(config: AcceleratorConfig, simulator: str) -> Path:
                     always=False,
                 )
             except SystemExit as e:  # the runner exits on a failed build
-                raise RtlError(f"{simulator} build failed in {directory} ({e})") from None
+                raise RtlError(f"{simulator} build failed ({e}); see {directory / 'build.log'}") \
+                    from None
             stamp.write_text(digest)
     return directory
 
@@ -148,13 +149,15 @@ def run_rtl_batch(
                     test_dir=tmp,
                     extra_env={"SYSTOLIC_JOBS": str(jobs)},
                     results_xml=str(Path(tmp) / "results.xml"),
+                    log_file=Path(tmp) / "sim.log",
                 )
             except SystemExit as e:
                 raise RtlError(f"{simulator} run failed ({e})") from None
         _, failed = get_results(Path(xml))
         out = jobs.with_suffix(".out.json")
         if failed or not out.exists():
-            raise RtlError(f"the cocotb bench failed under {simulator}; see its log above")
+            log = (Path(tmp) / "sim.log").read_text(errors="replace")[-3000:]
+            raise RtlError(f"the cocotb bench failed under {simulator}:\n{log}")
         raw = json.loads(out.read_text())["results"]
     results = []
     for r in raw:

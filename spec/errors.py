@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "AsmError",
+    "CompileError",
     "ConfigError",
     "DecodeError",
     "EncodeError",
@@ -44,3 +45,7 @@ class GoldenError(SystolicError, ArithmeticError):
 
 class ProgramError(SystolicError, ValueError):
     """A malformed or inconsistent :class:`~systolic.spec.program.Program` or program directory."""
+
+
+class CompileError(SystolicError, ValueError):
+    """A model the compiler cannot take: bad file, unsupported nodes, shapes over the limits."""

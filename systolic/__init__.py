@@ -5,13 +5,16 @@ The front door. What is available today:
 - :class:`AcceleratorConfig` and :data:`PRESETS`: the machine's parameters;
 - :func:`assemble` / :func:`disassemble`: the ISA's text form;
 - :class:`Program`: the executable format every backend will run;
-- :mod:`systolic.spec.golden`: the NumPy golden model of the quantised operators.
-
-``systolic.compile`` and ``systolic.run`` arrive with the compiler and simulator (see README).
+- :mod:`systolic.spec.golden`: the NumPy golden model of the quantised operators;
+- :func:`compile` and :func:`run`: a network (ONNX or the builder API) to a Program, and the
+  Program on a backend (``golden``, ``sim`` or ``rtl``).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .api import compile, run
+from .compiler import NetworkBuilder
+from .runtime import RunResult
 from .spec.asm import assemble, disassemble
 from .spec.config import PRESETS, AcceleratorConfig
 from .spec.errors import SystolicError
@@ -25,10 +28,14 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 __all__ = [
     "PRESETS",
     "AcceleratorConfig",
+    "NetworkBuilder",
     "Program",
+    "RunResult",
     "SystolicError",
     "TensorDesc",
     "__version__",
     "assemble",
+    "compile",
     "disassemble",
+    "run",
 ]

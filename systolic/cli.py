@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from . import __version__
 from .spec.asm import assemble, disassemble, disassemble_raw
@@ -120,6 +120,69 @@ def cmd_verilog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_npy(path: Path, what: str) -> Any:
+    import numpy as np
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise CLIError(f"{path}: {what} file not found") from None
+    except (OSError, ValueError) as e:
+        raise CLIError(f"{path}: not a .npy array ({e})") from None
+
+
+def _compile(args: argparse.Namespace, batch_from: Any = None) -> Any:
+    from .compiler import compile_model
+
+    config = config_from_args(args)
+    calib = _load_npy(args.calibration, "calibration") if args.calibration else batch_from
+    if calib is None:
+        raise CLIError("--calibration is required")
+    batch = args.batch if args.batch else int(batch_from.shape[0]) if batch_from is not None else 1
+    return compile_model(args.model, config, calibration=calib, batch=batch)
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    program = _compile(args)
+    out = program.save(args.output)
+    print(
+        f"wrote {out}: {len(program.instructions)} instructions, {len(program.memory)} bytes "
+        f"of memory image",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    from .runtime import run
+
+    x = _load_npy(args.input, "input")
+    program = _compile(args, batch_from=x)
+    result = run(program, x, backend=args.backend, simulator=args.simulator)
+    outputs = list(result.outputs.values())
+    if args.output:
+        try:
+            np.save(args.output, outputs[0])
+        except OSError as e:
+            raise CLIError(f"{args.output}: cannot write: {e.strerror}") from None
+    else:
+        np.set_printoptions(precision=4, suppress=True)
+        print(outputs[0])
+    stats = {k: v for k, v in result.stats.items() if k != "counters"}
+    stats.setdefault("cycles", None)
+    if args.stats:
+        _write(args.stats, json.dumps(stats, indent=2) + "\n")
+    summary = ", ".join(
+        f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items()
+    )
+    print(f"{args.backend}: {summary}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="systolic", description="Systolic-array int8 accelerator toolkit.")
     parser.add_argument("--version", action="version", version=f"systolic {__version__}")
@@ -170,6 +233,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="Verilog file to write")
     p.add_argument("--name", default="systolic_top", help="top module name")
     p.set_defaults(func=cmd_verilog)
+
+    p = sub.add_parser(
+        "compile",
+        help="compile an ONNX model to a program directory",
+        description="Quantise and compile a float ONNX model; writes the binary "
+        "program, its assembly, the memory image and a manifest.",
+    )
+    p.add_argument("model", type=Path, help="ONNX model")
+    p.add_argument(
+        "--calibration",
+        type=Path,
+        required=True,
+        metavar="C.npy",
+        help="float calibration batch for the (single) input",
+    )
+    p.add_argument("--batch", type=int, default=1, help="batch size the program runs (1)")
+    add_config_options(p)
+    p.add_argument("-o", "--output", type=Path, required=True, help="program directory")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser(
+        "run",
+        help="compile a model and run it on an input",
+        description="Compile an ONNX model for the input's batch size and run it "
+        "on a backend; with no --calibration the input calibrates.",
+    )
+    p.add_argument("model", type=Path, help="ONNX model")
+    p.add_argument("--input", type=Path, required=True, metavar="X.npy", help="float input")
+    p.add_argument("--calibration", type=Path, metavar="C.npy", help="calibration batch")
+    p.add_argument("--batch", type=int, default=0, help=argparse.SUPPRESS)
+    add_config_options(p)
+    p.add_argument("--backend", choices=("golden", "sim", "rtl"), default="sim")
+    p.add_argument(
+        "--simulator",
+        choices=("icarus", "verilator"),
+        default="verilator",
+        help="RTL simulator for --backend rtl",
+    )
+    p.add_argument("--output", type=Path, metavar="Y.npy", help="write the output array")
+    p.add_argument("--stats", type=Path, metavar="STATS.json", help="write statistics")
+    p.set_defaults(func=cmd_run)
     return parser
 
 

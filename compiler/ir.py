@@ -1,0 +1,147 @@
+"""The compiler's one IR: a graph of named values and nodes in topological order.
+
+Front-ends build it with float constants; ``quantize`` adds scales and integer parameters;
+``lower`` rewrites nodes into accelerator ops. :meth:`Graph.verify` runs between passes.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..spec.errors import CompileError
+
+__all__ = ["OPS", "Graph", "Node", "Value"]
+
+# Network-level ops (from front-ends) and accelerator-level ops (after ``lower``).
+OPS = {
+    # name: number of inputs (None = variable)
+    "dense": 3,  # x [M, K], w [K, N] const, b [N] const (may be "")
+    "relu": 1,
+    "clip": 1,  # attrs lo, hi (float, None = unbounded)
+    "sigmoid": 1,
+    "tanh": 1,
+    "flatten": 1,  # layout only: [N, ...] -> [N, prod]
+    "softmax": 1,  # host-side, last node only
+    "hw.gemm": 1,  # x; integer params in attrs
+}
+
+
+def activation(op: str, attrs: dict[str, Any], x: NDArray[Any]) -> NDArray[Any]:
+    """Float reference of the activation ops."""
+    if op == "relu":
+        y = np.maximum(x, 0.0)
+    elif op == "clip":
+        lo, hi = attrs.get("lo"), attrs.get("hi")
+        y = np.clip(x, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+    elif op == "sigmoid":
+        y = 1.0 / (1.0 + np.exp(-x))
+    else:
+        y = np.tanh(x)
+    return np.asarray(y, dtype=np.float64)
+
+
+@dataclass
+class Value:
+    """A tensor: graph input, constant (float data) or intermediate activation."""
+
+    name: str
+    shape: tuple[int, ...]
+    data: NDArray[Any] | None = None
+    scale: float | None = None  # set by quantize for activations
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+
+@dataclass
+class Node:
+    op: str
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Graph:
+    """A network: ``inputs`` and ``outputs`` name values; ``nodes`` are topologically sorted."""
+
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    values: dict[str, Value]
+    nodes: list[Node]
+
+    def copy(self) -> Graph:
+        return copy.deepcopy(self)
+
+    def producer(self, value: str) -> Node | None:
+        for node in self.nodes:
+            if value in node.outputs:
+                return node
+        return None
+
+    def consumers(self, value: str) -> list[Node]:
+        return [n for n in self.nodes if value in n.inputs]
+
+    def verify(self, stage: str) -> None:
+        """Check structural invariants; ``stage`` names the pass that just ran."""
+        defined = set(self.inputs) | {v.name for v in self.values.values() if v.is_const}
+        for name in self.inputs:
+            if name not in self.values:
+                raise CompileError(f"after {stage}: graph input {name!r} has no value")
+        for node in self.nodes:
+            if node.op not in OPS:
+                raise CompileError(f"after {stage}: node {node.name!r} has unknown op {node.op}")
+            want = OPS[node.op]
+            if want is not None and len(node.inputs) != want:
+                raise CompileError(
+                    f"after {stage}: node {node.name!r} ({node.op}) has {len(node.inputs)} "
+                    f"inputs, expected {want}"
+                )
+            for name in node.inputs:
+                if name and name not in defined:
+                    raise CompileError(
+                        f"after {stage}: node {node.name!r} reads {name!r} before it is defined"
+                    )
+            for name in node.outputs:
+                if name not in self.values:
+                    raise CompileError(
+                        f"after {stage}: output {name!r} of {node.name!r} has no value"
+                    )
+                defined.add(name)
+        for name in self.outputs:
+            if name not in defined:
+                raise CompileError(f"after {stage}: graph output {name!r} is never computed")
+
+    def float_forward(self, feeds: dict[str, NDArray[np.floating[Any]]]) -> dict[str, Any]:
+        """Run the float network (NumPy); returns every value, used for calibration."""
+        env: dict[str, Any] = {n: np.asarray(v, dtype=np.float64) for n, v in feeds.items()}
+        for v in self.values.values():
+            if v.is_const:
+                env[v.name] = v.data
+        for node in self.nodes:
+            x = env[node.inputs[0]]
+            if node.op == "dense":
+                y = x @ env[node.inputs[1]]
+                if node.inputs[2]:
+                    y = y + env[node.inputs[2]]
+                if "act" in node.attrs:  # fused by the fuse_activations pass
+                    y = activation(node.attrs["act"], node.attrs["act_attrs"], y)
+            elif node.op in ("relu", "clip", "sigmoid", "tanh"):
+                y = activation(node.op, node.attrs, x)
+            elif node.op == "flatten":
+                y = x.reshape(x.shape[0], -1)
+            elif node.op == "softmax":
+                e = np.exp(x - x.max(axis=-1, keepdims=True))
+                y = e / e.sum(axis=-1, keepdims=True)
+            else:  # pragma: no cover - verify() rejects unknown ops
+                raise CompileError(f"float_forward: op {node.op} is not executable")
+            env[node.outputs[0]] = y
+        return env

@@ -1,0 +1,311 @@
+"""ONNX front-end: a float ONNX model (as PyTorch or onnx.helper write it) to the IR.
+
+Shape arithmetic (Shape, Gather, Concat, Unsqueeze, ...) whose inputs are known is evaluated
+at import with onnx's reference evaluator, so exporters' wrappers around the real layers fold
+away. Every node that remains and is not supported is reported at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from numpy.typing import NDArray
+from onnx import helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from ..spec.errors import CompileError
+from .ir import Graph, Node, Value
+
+__all__ = ["OPSET_RANGE", "SUPPORTED_OPS", "load_onnx", "onnx_to_graph"]
+
+OPSET_RANGE = (11, 22)
+SUPPORTED_OPS = (
+    "Gemm",
+    "MatMul",
+    "Add",
+    "Relu",
+    "Clip",
+    "Sigmoid",
+    "Tanh",
+    "Flatten",
+    "Reshape",
+    "Softmax",
+    "Identity",
+    "Dropout",
+)
+# Evaluated at import when every input is known.
+FOLDABLE = {
+    "Constant",
+    "Shape",
+    "Gather",
+    "Concat",
+    "Unsqueeze",
+    "Squeeze",
+    "Cast",
+    "ConstantOfShape",
+    "Slice",
+    "Mul",
+    "Add",
+    "Sub",
+    "Div",
+    "Reshape",
+    "Identity",
+    "Range",
+    "Expand",
+    "Transpose",
+}
+
+
+def load_onnx(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
+    """Read a model from a path, bytes or a ModelProto, with one-line errors."""
+    if isinstance(model, onnx.ModelProto):
+        proto = model
+    else:
+        if isinstance(model, bytes):
+            data, where = model, "model bytes"
+        else:
+            path = Path(model)
+            where = str(path)
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                raise CompileError(f"{where}: file not found") from None
+            except OSError as e:
+                raise CompileError(f"{where}: cannot read: {e.strerror}") from None
+        if not data:
+            raise CompileError(f"{where}: empty file, not an ONNX model")
+        try:
+            proto = onnx.load_from_string(data)
+        except Exception as e:  # protobuf raises DecodeError and friends
+            raise CompileError(f"{where}: not an ONNX model ({type(e).__name__})") from None
+        if not proto.graph.node and not proto.graph.output:
+            raise CompileError(f"{where}: not an ONNX model (no graph)")
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid"
+        raise CompileError(f"invalid ONNX model: {first}") from None
+    return proto
+
+
+def _opset(proto: onnx.ModelProto) -> int:
+    for op in proto.opset_import:
+        if op.domain in ("", "ai.onnx"):
+            return int(op.version)
+    raise CompileError("the model imports no default-domain opset")
+
+
+def _fold(node: onnx.NodeProto, consts: dict[str, NDArray[Any]]) -> list[NDArray[Any]]:
+    sub = helper.make_graph(
+        [node],
+        "fold",
+        [
+            helper.make_tensor_value_info(n, onnx.TensorProto.UNDEFINED, None)
+            for n in node.input
+            if n
+        ],
+        [helper.make_tensor_value_info(n, onnx.TensorProto.UNDEFINED, None) for n in node.output],
+    )
+    model = helper.make_model(sub, opset_imports=[helper.make_opsetid("", 17)])
+    feeds = {n: consts[n] for n in node.input if n}
+    return [np.asarray(v) for v in ReferenceEvaluator(model).run(None, feeds)]
+
+
+def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1) -> Graph:
+    """Import a float ONNX model; dynamic (named) dimensions of the inputs become ``batch``."""
+    proto = load_onnx(model)
+    opset = _opset(proto)
+    lo, hi = OPSET_RANGE
+    if not lo <= opset <= hi:
+        raise CompileError(f"opset {opset} is not supported (supported: {lo} to {hi})")
+    g = proto.graph
+    consts: dict[str, NDArray[Any]] = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    shapes: dict[str, tuple[int, ...]] = {}
+    values: dict[str, Value] = {}
+    inputs = []
+    for inp in g.input:
+        if inp.name in consts:
+            continue
+        ttype = inp.type.tensor_type
+        if ttype.elem_type not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE):
+            raise CompileError(
+                f"input {inp.name!r}: element type "
+                f"{onnx.TensorProto.DataType.Name(ttype.elem_type)} is not "
+                "supported (float models only)"
+            )
+        dims = tuple(
+            d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else batch
+            for d in ttype.shape.dim
+        )
+        shapes[inp.name] = dims
+        values[inp.name] = Value(inp.name, dims)
+        inputs.append(inp.name)
+
+    nodes: list[Node] = []
+    unsupported: list[str] = []
+
+    def shape_of(name: str) -> tuple[int, ...]:
+        if name in shapes:
+            return shapes[name]
+        if name in consts:
+            return tuple(consts[name].shape)
+        raise CompileError(f"the shape of {name!r} is unknown")
+
+    def const_value(name: str) -> Value:
+        if name not in values:
+            values[name] = Value(
+                name, tuple(consts[name].shape), data=consts[name].astype(np.float64)
+            )
+        return values[name]
+
+    def emit(
+        op: str, node: onnx.NodeProto, ins: list[str], shape: tuple[int, ...], **attrs: Any
+    ) -> None:
+        out = node.output[0]
+        shapes[out] = shape
+        values[out] = Value(out, shape)
+        nodes.append(Node(op, node.name or out, ins, [out], attrs))
+
+    alias: dict[str, str] = {}
+
+    def resolve(name: str) -> str:
+        while name in alias:
+            name = alias[name]
+        return name
+
+    for original in g.node:
+        node = onnx.NodeProto()
+        node.CopyFrom(original)
+        node.input[:] = [resolve(n) for n in node.input]
+        kind = node.op_type
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        known = all((n in consts) or not n for n in node.input)
+        if kind == "Shape" and (node.input[0] in shapes or node.input[0] in consts):
+            consts[node.output[0]] = np.array(shape_of(node.input[0]), dtype=np.int64)
+            continue
+        if kind in FOLDABLE and known:
+            for name, v in zip(node.output, _fold(node, consts), strict=False):
+                consts[name] = v
+            continue
+        try:
+            if kind in ("Identity", "Dropout"):
+                alias[node.output[0]] = resolve(node.input[0])
+                continue
+            if kind == "Gemm":
+                a, b = node.input[0], node.input[1]
+                c = node.input[2] if len(node.input) > 2 else ""
+                if b not in consts or (c and c not in consts) or attrs.get("transA", 0):
+                    unsupported.append(
+                        f"{node.name or kind} (Gemm with a non-constant B or C, or transA)"
+                    )
+                    continue
+                w = consts[b].astype(np.float64) * float(attrs.get("alpha", 1.0))
+                if attrs.get("transB", 0):
+                    w = w.T
+                bias = ""
+                if c:
+                    vec = np.broadcast_to(
+                        consts[c].astype(np.float64) * attrs.get("beta", 1.0), (w.shape[1],)
+                    ).copy()
+                    consts[c + ":bias"] = vec
+                    bias = const_value(c + ":bias").name
+                consts[b + ":w"] = w
+                emit(
+                    "dense",
+                    node,
+                    [a, const_value(b + ":w").name, bias],
+                    (shape_of(a)[0], w.shape[1]),
+                )
+            elif kind == "MatMul":
+                a, b = node.input
+                if b not in consts or len(shape_of(a)) != 2:
+                    unsupported.append(
+                        f"{node.name or kind} (MatMul needs a 2-D input and constant weights)"
+                    )
+                    continue
+                emit(
+                    "dense",
+                    node,
+                    [a, const_value(b).name, ""],
+                    (shape_of(a)[0], consts[b].shape[1]),
+                )
+            elif kind == "Add":
+                a, b = node.input
+                if a in consts:
+                    a, b = b, a
+                producer = nodes[-1] if nodes and nodes[-1].outputs[0] == a else None
+                if (
+                    b in consts
+                    and producer is not None
+                    and producer.op == "dense"
+                    and not producer.inputs[2]
+                ):
+                    vec = (
+                        np.broadcast_to(consts[b].astype(np.float64), shape_of(a)[1:])
+                        .reshape(-1)
+                        .copy()
+                    )
+                    consts[b + ":bias"] = vec
+                    producer.inputs[2] = const_value(b + ":bias").name
+                    shapes[node.output[0]] = shape_of(a)
+                    values[node.output[0]] = values.pop(a)
+                    values[node.output[0]].name = node.output[0]
+                    producer.outputs[0] = node.output[0]
+                else:
+                    unsupported.append(f"{node.name or kind} (Add other than a bias after MatMul)")
+            elif kind in ("Relu", "Sigmoid", "Tanh"):
+                emit(kind.lower(), node, [node.input[0]], shape_of(node.input[0]))
+            elif kind == "Clip":
+                bounds = [
+                    float(consts[n]) if n and n in consts else None
+                    for n in list(node.input[1:3]) + [""] * (3 - len(node.input))
+                ][:2]
+                lo_b = attrs.get("min", bounds[0])
+                hi_b = attrs.get("max", bounds[1])
+                emit("clip", node, [node.input[0]], shape_of(node.input[0]), lo=lo_b, hi=hi_b)
+            elif kind == "Flatten":
+                shape = shape_of(node.input[0])
+                axis = int(attrs.get("axis", 1))
+                if axis != 1:
+                    unsupported.append(f"{node.name or kind} (Flatten with axis {axis})")
+                    continue
+                emit("flatten", node, [node.input[0]], (shape[0], int(np.prod(shape[1:]))))
+            elif kind == "Reshape":
+                shape = shape_of(node.input[0])
+                target = consts.get(node.input[1])
+                flat = (shape[0], int(np.prod(shape[1:])))
+                if target is None or len(target) != 2 or int(target[1]) not in (-1, flat[1]):
+                    unsupported.append(f"{node.name or kind} (Reshape other than a flatten)")
+                    continue
+                emit("flatten", node, [node.input[0]], flat)
+            elif kind == "Softmax":
+                shape = shape_of(node.input[0])
+                axis = int(attrs.get("axis", -1))
+                if axis not in (-1, len(shape) - 1):
+                    unsupported.append(f"{node.name or kind} (Softmax over axis {axis})")
+                    continue
+                emit("softmax", node, [node.input[0]], shape)
+            else:
+                unsupported.append(f"{node.name or kind} ({kind})")
+        except CompileError as e:
+            unsupported.append(f"{node.name or kind} ({kind}: {e})")
+    if unsupported:
+        raise CompileError(f"{len(unsupported)} unsupported node(s): {', '.join(unsupported)}")
+    outputs = []
+    for o in g.output:
+        source = resolve(o.name)
+        if source != o.name:  # an Identity feeds the output: give its producer the output name
+            producer = next((n for n in nodes if source in n.outputs), None)
+            if producer is None:
+                raise CompileError(f"output {o.name!r} is a copy of an input; nothing to compute")
+            producer.outputs[producer.outputs.index(source)] = o.name
+            values[o.name] = Value(o.name, values.pop(source).shape)
+            for n in nodes:
+                n.inputs = [o.name if i == source else i for i in n.inputs]
+        outputs.append(o.name)
+    graph = Graph(g.name or "model", inputs, outputs, values, nodes)
+    graph.verify("import")
+    return graph

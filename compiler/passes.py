@@ -1,0 +1,164 @@
+"""The compiler's passes over the IR, each a plain function from Graph to Graph."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..spec import golden
+from ..spec.config import AcceleratorConfig
+from ..spec.errors import CompileError, GoldenError
+from .ir import Graph, Node
+
+__all__ = ["fuse_activations", "lower", "quantize", "validate"]
+
+ACTIVATION_OPS = ("relu", "clip", "sigmoid", "tanh")
+LAYOUT_OPS = ("flatten",)
+
+
+def validate(graph: Graph, config: AcceleratorConfig) -> Graph:
+    """Check what the accelerator can take; every problem is reported at once."""
+    problems = []
+    for node in graph.nodes:
+        if node.op == "softmax" and any(o not in graph.outputs for o in node.outputs):
+            problems.append(
+                f"{node.name}: Softmax runs on the host, so it must produce a graph output"
+            )
+        if node.op == "dense":
+            x = graph.values[node.inputs[0]]
+            if len(x.shape) != 2:
+                problems.append(f"{node.name}: dense input has shape {x.shape}, expected 2-D")
+        if node.op in ACTIVATION_OPS:
+            producer = graph.producer(node.inputs[0])
+            if producer is None or producer.op != "dense":
+                problems.append(
+                    f"{node.name}: a standalone {node.op} (not after a dense layer) "
+                    "is not supported yet"
+                )
+    for name in graph.inputs:
+        if len(graph.values[name].shape) < 2:
+            problems.append(f"input {name!r}: shape {graph.values[name].shape} has no batch axis")
+    if problems:
+        raise CompileError(f"{len(problems)} problem(s): " + "; ".join(problems))
+    graph.verify("validate")
+    return graph
+
+
+def fuse_activations(graph: Graph) -> Graph:
+    """Fold an activation into the dense layer before it (its only consumer)."""
+    g = graph.copy()
+    kept: list[Node] = []
+    for node in g.nodes:
+        producer = g.producer(node.inputs[0]) if node.op in ACTIVATION_OPS else None
+        if (
+            producer is not None
+            and producer.op == "dense"
+            and "act" not in producer.attrs
+            and len(g.consumers(node.inputs[0])) == 1
+            and node.inputs[0] not in g.outputs
+        ):
+            producer.attrs["act"] = node.op
+            producer.attrs["act_attrs"] = dict(node.attrs)
+            producer.attrs["pre_act"] = node.inputs[0]  # its scale is the LUT's input scale
+            producer.outputs = list(node.outputs)
+            continue
+        kept.append(node)
+    g.nodes = kept
+    g.verify("fuse_activations")
+    return g
+
+
+def _scale(values: NDArray[Any]) -> float:
+    peak = float(np.max(np.abs(values))) if values.size else 0.0
+    return peak / 127.0 if peak > 0.0 else 1.0 / 127.0
+
+
+def quantize(graph: Graph, calibration: dict[str, NDArray[Any]]) -> Graph:
+    """Post-training quantisation from a calibration batch (docs/quantisation.md).
+
+    Activation scales are the largest magnitude seen on the calibration data over 127; weights
+    are per output channel; biases int32; requantisation constants from golden.
+    """
+    g = graph.copy()
+    for name in g.inputs:
+        if name not in calibration:
+            raise CompileError(f"calibration data for input {name!r} is missing")
+        want, got = g.values[name].shape[1:], np.shape(calibration[name])[1:]
+        if tuple(got) != tuple(want):
+            dims = ", ".join(map(str, want))
+            raise CompileError(
+                f"calibration data for {name!r} has shape "
+                f"{np.shape(calibration[name])}, expected (N, {dims})"
+            )
+    env = g.float_forward({n: np.asarray(calibration[n], dtype=np.float64) for n in g.inputs})
+    for name in g.inputs:
+        g.values[name].scale = _scale(env[name])
+    for node in g.nodes:
+        if node.op in LAYOUT_OPS:
+            g.values[node.outputs[0]].scale = g.values[node.inputs[0]].scale
+            continue
+        if node.op == "softmax":
+            continue
+        if node.op != "dense":  # pragma: no cover - validate() rejects the rest
+            raise CompileError(f"{node.name}: cannot quantise {node.op}")
+        x, w, b = node.inputs
+        s_x = g.values[x].scale
+        assert s_x is not None
+        w_f = g.values[w].data
+        assert w_f is not None  # the front-ends make dense weights constant
+        b_f = g.values[b].data if b else None
+        acc_float = env[x] @ w_f + (b_f if b_f is not None else 0.0)
+        act = node.attrs.get("act")
+        y = env[node.outputs[0]]  # float_forward applies a fused activation
+        s_y = _scale(y)
+        g.values[node.outputs[0]].scale = s_y
+        try:
+            w_q, s_w, b_q = golden.quantize_layer(w_f, b_f, s_x)
+            if act in ("sigmoid", "tanh"):
+                s_pre = _scale(acc_float)
+                fn = np.tanh if act == "tanh" else (lambda v: 1.0 / (1.0 + np.exp(-v)))
+                table = golden.make_lut(fn, s_pre, s_y)
+                activation = golden.Activation.lookup(table)
+                mult, shift = golden.quantize_multipliers(s_x * s_w / s_pre)
+            else:
+                mult, shift = golden.quantize_multipliers(s_x * s_w / s_y)
+                if act == "relu":
+                    activation = golden.Activation.relu()
+                elif act == "clip":
+                    attrs = node.attrs["act_attrs"]
+                    activation = golden.Activation.clip(attrs.get("lo"), attrs.get("hi"), s_y)
+                else:
+                    activation = golden.NO_ACTIVATION
+        except GoldenError as e:
+            raise CompileError(f"{node.name}: {e}") from None
+        node.attrs.update(
+            w_q=w_q, b_q=b_q, mult=mult, shift=shift, activation=activation, s_x=s_x, s_y=s_y
+        )
+    g.verify("quantize")
+    return g
+
+
+def lower(graph: Graph) -> Graph:
+    """Rewrite quantised dense layers into accelerator GEMMs; layout ops become aliases."""
+    g = graph.copy()
+    alias: dict[str, str] = {}
+    lowered: list[Node] = []
+    for node in g.nodes:
+        ins = [alias.get(i, i) for i in node.inputs]
+        if node.op == "dense":
+            attrs = {
+                k: node.attrs[k]
+                for k in ("w_q", "b_q", "mult", "shift", "activation", "s_x", "s_y")
+            }
+            lowered.append(Node("hw.gemm", node.name, [ins[0]], list(node.outputs), attrs))
+        elif node.op in LAYOUT_OPS:
+            # Row-major [N, ...] and its flattening share one buffer.
+            alias[node.outputs[0]] = ins[0]
+        else:
+            lowered.append(Node(node.op, node.name, ins, list(node.outputs), dict(node.attrs)))
+    g.nodes = lowered
+    g.outputs = [alias.get(o, o) for o in g.outputs]
+    g.verify("lower")
+    return g

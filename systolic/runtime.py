@@ -1,0 +1,150 @@
+"""One entry point that runs a Program on any backend: golden, sim or rtl."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .spec import golden
+from .spec.errors import SystolicError
+from .spec.program import Program, TensorDesc
+
+__all__ = ["BACKENDS", "RunError", "RunResult", "quantize_inputs", "run"]
+
+BACKENDS = ("golden", "sim", "rtl")
+
+
+class RunError(SystolicError):
+    """Bad inputs for a program, or a backend that failed."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outputs (dequantised floats, softmax applied where the model ends in one) and stats."""
+
+    outputs: dict[str, NDArray[np.float32]]
+    raw: dict[str, NDArray[Any]]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def quantize_inputs(
+    program: Program, inputs: Mapping[str, ArrayLike] | ArrayLike
+) -> dict[str, NDArray[np.int8]]:
+    """Check and quantise float inputs with each input descriptor's scale."""
+    if not isinstance(inputs, Mapping):
+        if len(program.inputs) != 1:
+            raise RunError(f"the program has {len(program.inputs)} inputs; pass a dict")
+        inputs = {program.inputs[0].name: inputs}
+    out = {}
+    for desc in program.inputs:
+        if desc.name not in inputs:
+            raise RunError(f"input {desc.name!r} is missing")
+        x = np.asarray(inputs[desc.name])
+        if x.shape != desc.shape:
+            raise RunError(f"input {desc.name!r}: expected shape {desc.shape}, got {x.shape}")
+        if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
+            raise RunError(f"input {desc.name!r}: values must be finite numbers")
+        out[desc.name] = golden.quantize(x.astype(np.float64), desc.scale)
+    extra = sorted(set(inputs) - {d.name for d in program.inputs})
+    if extra:
+        raise RunError(
+            f"unknown input {extra[0]!r}; the program takes "
+            f"{', '.join(d.name for d in program.inputs)}"
+        )
+    return out
+
+
+def _tensor(memory: bytearray, record: dict[str, Any]) -> NDArray[Any]:
+    return TensorDesc.from_json(record, source="layer").read(memory)
+
+
+def run_golden(program: Program, q_inputs: Mapping[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+    """Execute the program's layer list with the golden model (no instruction is run)."""
+    memory = bytearray(program.memory)
+    for desc in program.inputs:
+        desc.write(memory, q_inputs[desc.name])
+    for layer in program.metadata.get("layers", []):
+        if layer["op"] != "gemm":
+            raise RunError(f"golden backend: unknown layer op {layer['op']!r}")
+        act_rec = layer["act"]
+        if act_rec["kind"] == "clamp":
+            act = golden.Activation.clamp(act_rec["lo"], act_rec["hi"])
+        elif act_rec["kind"] == "lut":
+            act = golden.Activation.lookup(_tensor(memory, act_rec["lut"]))
+        else:
+            act = golden.NO_ACTIVATION
+        bias = None if layer["bias"] is None else _tensor(memory, layer["bias"])
+        y = golden.fully_connected(
+            _tensor(memory, layer["x"]),
+            _tensor(memory, layer["w"]),
+            bias,
+            _tensor(memory, layer["mult"]),
+            _tensor(memory, layer["shift"]),
+            act,
+        )
+        TensorDesc.from_json(layer["y"], source="layer").write(memory, y)
+    return {d.name: d.read(memory) for d in program.outputs}
+
+
+def run(
+    program: Program,
+    inputs: Mapping[str, ArrayLike] | ArrayLike,
+    *,
+    backend: str = "sim",
+    simulator: str = "verilator",
+) -> RunResult:
+    """Run ``program`` on float ``inputs``; see :data:`BACKENDS`."""
+    if backend not in BACKENDS:
+        raise RunError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    q = quantize_inputs(program, inputs)
+    stats: dict[str, Any] = {
+        "instructions": len(program.instructions),
+        "macs": sum(layer.get("macs", 0) for layer in program.metadata.get("layers", [])),
+    }
+    cfg = program.config
+    if backend == "golden":
+        raw = run_golden(program, q)
+    elif backend == "sim":
+        from .sim import run_program
+
+        raw, result = run_program(program, q)
+        _check_error(result.error, result.error_index, "simulator")
+        stats.update(
+            _hw_stats(cfg.rows * cfg.cols, cfg.bus_bytes, result.cycles, dict(result.counters))
+        )
+    else:
+        from .sim.rtl import run_rtl
+
+        memory = bytearray(program.memory)
+        for desc in program.inputs:
+            desc.write(memory, q[desc.name])
+        rtl = run_rtl(cfg, program.instructions, memory, simulator=simulator)
+        _check_error(rtl.error, rtl.error_index, "RTL")
+        raw = {d.name: d.read(rtl.memory) for d in program.outputs}
+        stats.update(_hw_stats(cfg.rows * cfg.cols, cfg.bus_bytes, rtl.cycles, rtl.counters))
+    outputs = {}
+    for desc in program.outputs:
+        value = golden.dequantize(raw[desc.name], desc.scale).astype(np.float32)
+        if desc.name in program.metadata.get("host_softmax", []):
+            value = golden.softmax(raw[desc.name], desc.scale)
+        outputs[desc.name] = value
+    return RunResult(outputs, raw, stats)
+
+
+def _check_error(error: Any, index: int | None, who: str) -> None:
+    if error.value != 0:
+        raise RunError(f"the {who} stopped with {error.name} at instruction {index}")
+
+
+def _hw_stats(peak: int, bus: int, cycles: int, counters: dict[str, int]) -> dict[str, Any]:
+    return {
+        "cycles": cycles,
+        "utilization": counters["macs"] / (peak * cycles) if cycles else 0.0,
+        "dram_bytes_read": counters["rd_beats"] * bus,
+        "dram_bytes_written": counters["wr_beats"] * bus,
+        "counters": counters,
+    }

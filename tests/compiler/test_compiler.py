@@ -1,0 +1,214 @@
+"""Compiler: ONNX and builder MLPs → Program; golden, sim and RTL agree; bad input is clear."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from systolic.compiler import NetworkBuilder, compile_model
+from systolic.runtime import RunError, run
+from systolic.spec.config import PRESETS, AcceleratorConfig
+from systolic.spec.errors import CompileError
+
+from .models import mlp_onnx
+
+TINY = PRESETS["tiny"]
+RECT = AcceleratorConfig(
+    rows=3,
+    cols=5,
+    sp_depth=128,
+    acc_depth=128,
+    bus_bytes=4,
+    mem_latency=3,
+    queue_depth=2,
+    token_depth=3,
+)
+
+
+def _rel_l2(got: np.ndarray, want: np.ndarray) -> float:
+    return float(np.linalg.norm(got - want) / np.linalg.norm(want))
+
+
+@pytest.mark.parametrize("config", [TINY, RECT, PRESETS["default"]], ids=["tiny", "rect", "8x8"])
+def test_onnx_mlp_matches_onnxruntime_and_golden(config: AcceleratorConfig) -> None:
+    model, x = mlp_onnx(np.random.default_rng(1))
+    batch = x[:16]
+    program = compile_model(model, config, calibration=x, batch=len(batch))
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"x": batch})[0]
+    sim = run(program, batch, backend="sim")
+    gold = run(program, batch, backend="golden")
+    assert np.array_equal(sim.raw["probs"], gold.raw["probs"])  # bit-exact
+    got = sim.outputs["probs"]
+    # int8 through three layers: a few percent of the probabilities' norm (docs/quantisation.md).
+    assert _rel_l2(got, want) <= 0.05
+    assert (got.argmax(1) == want.argmax(1)).mean() >= 0.9
+    assert sim.stats["macs"] == 16 * (64 * 20 + 20 * 13 + 13 * 10)
+    assert sim.stats["counters"]["macs"] == sim.stats["macs"]
+
+
+def test_builder_mlp_with_every_activation() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 1, (32, 12))
+    net = NetworkBuilder("acts", inputs={"x": (8, 12)})
+    h = "x"
+    for act in ("relu", "relu6", "sigmoid", "tanh", "none"):
+        h = net.dense(
+            h, rng.normal(0, 0.5, (net.values[h].shape[1], 9)), rng.normal(0, 0.1, 9), act=act
+        )
+    graph = net.build(outputs=[h])
+    env = graph.float_forward({"x": x[:8]})
+    program = compile_model(graph, TINY, calibration=x)
+    sim = run(program, x[:8], backend="sim")
+    gold = run(program, x[:8], backend="golden")
+    name = program.outputs[0].name
+    assert np.array_equal(sim.raw[name], gold.raw[name])
+    assert _rel_l2(sim.outputs[name], env[h]) <= 0.1  # five int8 layers incl. two LUTs
+
+
+def test_rtl_backend_agrees_with_simulator() -> None:
+    model, x = mlp_onnx(np.random.default_rng(3), hidden=(9, 6), classes=4)
+    program = compile_model(model, TINY, calibration=x, batch=2)
+    rtl = run(program, x[:2], backend="rtl", simulator="icarus")
+    sim = run(program, x[:2], backend="sim")
+    assert np.array_equal(rtl.raw["probs"], sim.raw["probs"])
+    assert rtl.stats["cycles"] == sim.stats["cycles"]
+    assert rtl.stats["counters"] == sim.stats["counters"]
+
+
+def _model(nodes: list, inputs: list, outputs: list, opset: int = 17) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "g", inputs, outputs)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def test_every_unsupported_node_is_listed_at_once() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])
+    model = _model(
+        [
+            helper.make_node("Neg", ["x"], ["a"], name="neg1"),
+            helper.make_node("Exp", ["a"], ["y"], name="exp1"),
+        ],
+        [x],
+        [y],
+    )
+    with pytest.raises(CompileError) as e:
+        compile_model(model, TINY, calibration=np.zeros((1, 3, 8, 8)))
+    assert str(e.value) == "2 unsupported node(s): neg1 (Neg), exp1 (Exp)"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p, "file not found"),
+        (lambda p: (p.write_bytes(b""), p)[1], "empty file, not an ONNX model"),
+        (lambda p: (p.write_bytes(b"\x08\x07garbage\xff\xff"), p)[1], "not an ONNX model"),
+    ],
+)
+def test_bad_files(tmp_path: Path, make, message: str) -> None:
+    path = make(tmp_path / "m.onnx")
+    with pytest.raises(CompileError, match=message):
+        compile_model(path, TINY, calibration=np.zeros((1, 64)))
+
+
+def test_truncated_model_and_opset(tmp_path: Path) -> None:
+    model, x = mlp_onnx(np.random.default_rng(4))
+    data = model.SerializeToString()
+    with pytest.raises(CompileError, match=r"not an ONNX model|invalid ONNX model"):
+        compile_model(data[: len(data) // 2], TINY, calibration=x)
+    old, _ = mlp_onnx(np.random.default_rng(4), opset=9)
+    with pytest.raises(CompileError, match=r"opset 9 is not supported \(supported: 11 to 22\)"):
+        compile_model(old, TINY, calibration=x)
+
+
+def test_shape_errors() -> None:
+    model, x = mlp_onnx(np.random.default_rng(5))
+    with pytest.raises(
+        CompileError,
+        match=r"calibration data for 'x' has shape \(4, 64\), "
+        r"expected \(N, 1, 8, 8\)",
+    ):
+        compile_model(model, TINY, calibration=np.zeros((4, 64)))
+    program = compile_model(model, TINY, calibration=x, batch=2)
+    with pytest.raises(
+        RunError,
+        match=r"input 'x': expected shape \(2, 1, 8, 8\), got \(3, 1, 8, "
+        r"8\)",
+    ):
+        run(program, x[:3])
+    with pytest.raises(RunError, match="backend must be one of golden, sim, rtl"):
+        run(program, x[:2], backend="fpga")
+
+
+def test_layer_too_big_for_the_accumulator() -> None:
+    small = AcceleratorConfig(rows=4, cols=4, sp_depth=64, acc_depth=64)
+    net = NetworkBuilder("wide", inputs={"x": (1, 8)})
+    y = net.dense("x", np.ones((8, 200)), np.ones(200))
+    with pytest.raises(CompileError, match="needs 150 accumulator rows of constants"):
+        compile_model(net.build(outputs=[y]), small, calibration=np.ones((2, 8)))
+
+
+def test_cli_compile_and_run(tmp_path: Path) -> None:
+    model, x = mlp_onnx(np.random.default_rng(6))
+    onnx.save(model, tmp_path / "m.onnx")
+    np.save(tmp_path / "x.npy", x[:3])
+    np.save(tmp_path / "c.npy", x)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "systolic", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    r = cli(
+        "compile",
+        str(tmp_path / "m.onnx"),
+        "--calibration",
+        str(tmp_path / "c.npy"),
+        "--preset",
+        "tiny",
+        "-o",
+        str(tmp_path / "prog"),
+    )
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "prog" / "manifest.json").exists()
+    r = cli(
+        "run",
+        str(tmp_path / "m.onnx"),
+        "--input",
+        str(tmp_path / "x.npy"),
+        "--preset",
+        "tiny",
+        "--output",
+        str(tmp_path / "y.npy"),
+        "--stats",
+        str(tmp_path / "s.json"),
+    )
+    assert r.returncode == 0, r.stderr
+    assert np.load(tmp_path / "y.npy").shape == (3, 10)
+    import json
+
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert {
+        "cycles",
+        "macs",
+        "utilization",
+        "instructions",
+        "dram_bytes_read",
+        "dram_bytes_written",
+    } <= set(stats)
+    r = cli("run", str(tmp_path / "nope.onnx"), "--input", str(tmp_path / "x.npy"))
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        f"systolic: error: {tmp_path / 'nope.onnx'}: file not found"
+    ]
