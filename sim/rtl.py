@@ -105,8 +105,9 @@ def build(config: AcceleratorConfig, simulator: str) -> Path:
                     always=False,
                 )
             except SystemExit as e:  # the runner exits on a failed build
-                raise RtlError(f"{simulator} build failed ({e}); see {directory / 'build.log'}") \
-                    from None
+                raise RtlError(
+                    f"{simulator} build failed ({e}); see {directory / 'build.log'}"
+                ) from None
             stamp.write_text(digest)
     return directory
 
