@@ -1,15 +1,22 @@
 """Allocation, tiling, scheduling and emission: the lowered IR to a Program.
 
-Each ``hw.gemm`` becomes a weight-stationary tiled GEMM (docs/architecture.md): for every output
-block (``mt`` rows × one column tile of C outputs) and every K tile of R rows, load the input and
-weight tiles into one of two scratchpad buffers, preload, and matmul into one of two accumulator
-blocks; the store unit requantises finished blocks. Dependency tokens let loads, compute and
-stores of neighbouring tiles overlap. Layers are separated by a barrier (last store → execute
-``sync`` → first load of the next layer), because the next layer reads what the last one wrote.
+Activations live in external memory: 2-D values row-major, 4-D values as NHWC with a zero (or,
+before a padded max-pool, -128) border as wide as their consumers' padding, so convolutions and
+pools read padded windows with plain 2-D strided loads and no host-side im2col.
+
+GEMMs and convolutions share one weight-stationary schedule (:func:`_emit_matmul_layer`): for
+each output block (a tile of output rows or pixels × one column tile of C channels) and each K
+tile of R rows, load the input and weight tiles into one of two scratchpad buffers, preload, and
+matmul into one of two accumulator blocks; the store unit requantises finished blocks. A
+convolution's K tiles walk the kernel rows: for stride-1 dilation, one kernel row's KW·Cin input
+bytes are contiguous in an NHWC row, so a K tile is a single strided load (implicit im2col).
+Layers are separated by a barrier (last store → execute ``sync`` → first load of the next layer),
+because a layer reads what the previous one wrote.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,13 +26,27 @@ from numpy.typing import NDArray
 from ..spec import golden
 from ..spec.config import AcceleratorConfig
 from ..spec.errors import CompileError
-from ..spec.isa import ActMode, Elem, Instruction, LoadTarget, MatMode, StoreTarget, Unit, encode
+from ..spec.isa import (
+    FORMATS_BY_NAME,
+    ActMode,
+    Elem,
+    Instruction,
+    LoadTarget,
+    MatMode,
+    StoreTarget,
+    Unit,
+    VecOp,
+    encode,
+)
 from ..spec.program import Program, TensorDesc
 from .ir import Graph, Node
 
 __all__ = ["emit_program"]
 
 ALIGN = 16  # tensors start on 16-byte boundaries: whole bus beats for every preset
+MAX_COUNT = FORMATS_BY_NAME["load"].field("n_inner").hi
+MAX_STRIDE = FORMATS_BY_NAME["load"].field("stride_inner").hi
+IDENTITY = (1 << 30, 30)  # requantisation by 1: (v * 2^30 + 2^29) >> 30 = v
 
 
 @dataclass
@@ -37,11 +58,22 @@ class Emitter:
     memory: bytearray = field(default_factory=bytearray)
 
     def emit(self, name: str, *deps: str, **fields: Any) -> None:
+        for key in ("n_inner", "n_outer"):
+            if fields.get(key, 1) > MAX_COUNT:
+                raise CompileError(
+                    f"a transfer of {fields[key]} rows exceeds the ISA's {MAX_COUNT}"
+                )
+        for key in ("stride_inner", "stride_outer"):
+            if fields.get(key, 0) > MAX_STRIDE:
+                raise CompileError(
+                    f"a stride of {fields[key]} bytes exceeds the ISA's {MAX_STRIDE}"
+                )
         self.words.append(encode(Instruction.make(name, deps=set(deps), **fields)))
 
-    def alloc(self, nbytes: int) -> int:
+    def alloc(self, nbytes: int, fill: int = 0) -> int:
         start = -(-len(self.memory) // ALIGN) * ALIGN
-        self.memory.extend(bytes(start + nbytes - len(self.memory)))
+        self.memory.extend(bytes(start - len(self.memory)))
+        self.memory.extend(bytes([fill & 0xFF]) * nbytes)
         return start
 
     def place(self, values: NDArray[Any], dtype: str) -> int:
@@ -51,38 +83,114 @@ class Emitter:
         return addr
 
 
-def _desc(name: str, shape: tuple[int, ...], dtype: str, scale: float, offset: int) -> TensorDesc:
+@dataclass(frozen=True)
+class Buffer:
+    """An activation in memory: 2-D row-major ``[N, F]`` or padded NHWC ``[N, H, W, C]``."""
+
+    addr: int
+    shape: tuple[int, ...]  # logical: (N, F) or (N, C, H, W)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.shape) == 4
+
+    @property
+    def geometry(self) -> tuple[int, int, int, int]:
+        """(N, Hp, Wp, C) of the padded NHWC layout."""
+        n, c, h, w = self.shape
+        pt, pl, pb, pr = self.pads
+        return n, h + pt + pb, w + pl + pr, c
+
+    def pixel(self, n: int, y: int, x: int) -> int:
+        """Byte address of interior pixel (y, x) of image n (negative y/x reach the border)."""
+        _, hp, wp, c = self.geometry
+        return self.addr + ((n * hp + y + self.pads[0]) * wp + x + self.pads[1]) * c
+
+    def desc(self, name: str, scale: float, *, logical: bool) -> TensorDesc:
+        """The interior as a tensor: logical NCHW (for users) or NHWC (for the golden layers)."""
+        if not self.is_image:
+            n, f = self.shape
+            return TensorDesc(
+                name=name, shape=(n, f), dtype="int8", scale=scale, offset=self.addr, strides=(f, 1)
+            )
+        n, c, h, w = self.shape
+        _, hp, wp, _ = self.geometry
+        s_n, s_y, s_x = hp * wp * c, wp * c, c
+        if logical:
+            return TensorDesc(
+                name=name,
+                shape=(n, c, h, w),
+                dtype="int8",
+                scale=scale,
+                offset=self.pixel(0, 0, 0),
+                strides=(s_n, 1, s_y, s_x),
+            )
+        return TensorDesc(
+            name=name,
+            shape=(n, h, w, c),
+            dtype="int8",
+            scale=scale,
+            offset=self.pixel(0, 0, 0),
+            strides=(s_n, s_y, s_x, 1),
+        )
+
+
+def _desc(name: str, shape: tuple[int, ...], dtype: str, offset: int) -> dict[str, Any]:
     item = 4 if dtype == "int32" else 1
     strides = tuple(int(np.prod(shape[i + 1 :])) * item for i in range(len(shape)))
     return TensorDesc(
-        name=name, shape=shape, dtype=dtype, scale=scale, offset=offset, strides=strides
-    )
+        name=name, shape=shape, dtype=dtype, scale=1.0, offset=offset, strides=strides
+    ).to_json()
 
 
 def _padded(v: NDArray[Any], size: int) -> NDArray[Any]:
     out = np.zeros(size, dtype=np.int64)
-    out[: len(v)] = v
+    out[: len(v)] = np.asarray(v).reshape(-1)
     return out
 
 
-def _emit_gemm(
+@dataclass(frozen=True)
+class MTile:
+    rows: int
+    load: Callable[[int, int], dict[str, int]]  # (k tile index, k0 within it) -> load fields
+    store: Callable[[int], dict[str, int]]  # n0 -> store fields
+
+
+@dataclass(frozen=True)
+class KTile:
+    w_row: int  # first row of the [K, N] weight matrix
+    rows: int
+    index: int  # which input chunk (kernel row) the load walks
+
+
+def _emit_store_config(em: Emitter, act: golden.Activation, lut_row: int) -> None:
+    if act.kind == "lut":
+        em.emit("cfg_lut", slot=0, src=lut_row)
+        em.emit("cfg_act", mode=ActMode.LUT, slot=0)
+    elif act.kind == "clamp":
+        em.emit("cfg_act", mode=ActMode.CLAMP, lo=act.lo, hi=act.hi)
+    else:
+        em.emit("cfg_act", mode=ActMode.NONE)
+
+
+def _emit_matmul_layer(
     em: Emitter,
     node: Node,
-    x_addr: int,
-    y_addr: int,
-    M: int,
     *,
+    tile_rows: Callable[[int], list[MTile]],
+    k_tiles: list[KTile],
     barrier_in: bool,
     barrier_out: bool,
-) -> dict[str, Any]:
-    """Emit one tiled GEMM; returns its layer record for the golden backend."""
+) -> dict[str, int]:
+    """The shared weight-stationary schedule; returns where the constants were placed."""
     cfg = em.config
     R, C = cfg.rows, cfg.cols
-    w_q: NDArray[Any] = node.attrs["w_q"]
-    K, N = w_q.shape
+    w2: NDArray[Any] = node.attrs["w2"]  # [K, N]
+    N = w2.shape[1]
     nt = -(-N // C)
     act: golden.Activation = node.attrs["activation"]
-    w_addr = em.place(w_q, "int8")
+    w_addr = em.place(w2, "int8")
     bias = node.attrs["b_q"]
     bias_addr = em.place(_padded(bias, nt * C), "int32") if bias is not None else None
     quant = np.concatenate(
@@ -94,10 +202,9 @@ def _emit_gemm(
         assert act.table is not None
         lut_addr = em.place(_padded(act.table, cfg.lut_rows * C), "int8")
 
-    # Accumulator rows: constants first, then the output blocks.
     pre: list[tuple[int, int, int, Elem]] = []
     acc_rows = 0
-    bias_row = quant_row = lut_row = 0
+    bias_row = lut_row = 0
     if bias_addr is not None:
         bias_row, acc_rows = acc_rows, acc_rows + nt
         pre.append((bias_row, bias_addr, nt, Elem.I32))
@@ -107,11 +214,11 @@ def _emit_gemm(
         lut_row, acc_rows = acc_rows, acc_rows + cfg.lut_rows
         pre.append((lut_row, lut_addr, cfg.lut_rows, Elem.I8))
     nbuf = min(2, cfg.token_depth)
-    mt = min(M, 1023, (cfg.acc_depth - acc_rows) // nbuf, cfg.sp_depth // nbuf - R)
+    mt = min(MAX_COUNT, (cfg.acc_depth - acc_rows) // nbuf, cfg.sp_depth // nbuf - R)
     if mt < 1:
         raise CompileError(
-            f"{node.name}: a {K}x{N} layer needs {acc_rows} accumulator rows of constants and "
-            f"at least {nbuf} more for outputs, but acc_depth is {cfg.acc_depth}"
+            f"{node.name}: a layer with {N} outputs needs {acc_rows} accumulator rows of "
+            f"constants and at least {nbuf} more for outputs, but acc_depth is {cfg.acc_depth}"
         )
     for i, (row, addr, n, elem) in enumerate(pre):
         em.emit(
@@ -126,26 +233,23 @@ def _emit_gemm(
             stride_inner=C * 4 if elem == Elem.I32 else C,
         )
 
-    blocks = [(m0, n0) for m0 in range(0, M, mt) for n0 in range(0, N, C)]
-    k_tiles = list(range(0, K, R))
+    m_tiles = tile_rows(mt)
+    blocks = [(mtile, n0) for mtile in m_tiles for n0 in range(0, N, C)]
     total = len(blocks) * len(k_tiles)
     tile = 0
     configured = -1
-    for bi, (m0, n0) in enumerate(blocks):
-        mr, nc = min(mt, M - m0), min(C, N - n0)
+    for bi, (mtile, n0) in enumerate(blocks):
+        mr, nc = mtile.rows, min(C, N - n0)
         acc_base = acc_rows + (bi % nbuf) * mt
-        for ki, k0 in enumerate(k_tiles):
-            kr = min(R, K - k0)
+        for ki, kt in enumerate(k_tiles):
             sp_base = (tile % nbuf) * (mt + R)
             em.emit(
                 "load",
                 *(["pop_next"] if tile >= nbuf else []),
                 target=LoadTarget.SP,
                 dst=sp_base,
-                len=kr,
-                n_inner=mr,
-                addr=x_addr + m0 * K + k0,
-                stride_inner=K,
+                len=kt.rows,
+                **mtile.load(kt.index, kt.w_row),
             )
             em.emit(
                 "load",
@@ -153,11 +257,11 @@ def _emit_gemm(
                 target=LoadTarget.SP,
                 dst=sp_base + mt,
                 len=nc,
-                n_inner=kr,
-                addr=w_addr + k0 * N + n0,
+                n_inner=kt.rows,
+                addr=w_addr + kt.w_row * N + n0,
                 stride_inner=N,
             )
-            em.emit("preload", "pop_prev", src=sp_base + mt, rows=kr, cols=nc)
+            em.emit("preload", "pop_prev", src=sp_base + mt, rows=kt.rows, cols=nc)
             deps = []
             if tile + nbuf < total:
                 deps.append("push_prev")  # the scratchpad buffer is free again
@@ -183,13 +287,7 @@ def _emit_gemm(
             em.emit("cfg_quant", *waits, mult_row=quant_row + t, shift_row=quant_row + nt + t)
             waits = []
             if configured < 0:
-                if lut_addr is not None:
-                    em.emit("cfg_lut", slot=0, src=lut_row)
-                    em.emit("cfg_act", mode=ActMode.LUT, slot=0)
-                elif act.kind == "clamp":
-                    em.emit("cfg_act", mode=ActMode.CLAMP, lo=act.lo, hi=act.hi)
-                else:
-                    em.emit("cfg_act", mode=ActMode.NONE)
+                _emit_store_config(em, act, lut_row)
             configured = t
         release = bi + nbuf < len(blocks) or (barrier_out and bi == len(blocks) - 1)
         em.emit(
@@ -199,67 +297,321 @@ def _emit_gemm(
             target=StoreTarget.DRAM,
             src=acc_base,
             len=nc,
-            n_inner=mr,
-            addr=y_addr + m0 * N + n0,
-            stride_inner=N,
+            **mtile.store(n0),
         )
     if barrier_out:
         em.emit("sync", "pop_next", "push_prev", unit=Unit.EXECUTE)
+    return {
+        "w": w_addr,
+        "bias": -1 if bias_addr is None else bias_addr,
+        "quant": quant_addr,
+        "lut": -1 if lut_addr is None else lut_addr,
+        "nt": nt,
+    }
 
-    def d(name: str, shape: tuple[int, ...], dtype: str, addr: int) -> dict[str, Any]:
-        return _desc(name, shape, dtype, 1.0, addr).to_json()
 
+def _act_record(act: golden.Activation, lut_addr: int) -> dict[str, Any]:
+    return {
+        "kind": act.kind,
+        "lo": act.lo,
+        "hi": act.hi,
+        "lut": _desc("lut", (256,), "int8", lut_addr) if lut_addr >= 0 else None,
+    }
+
+
+def _emit_gemm(em: Emitter, node: Node, x: Buffer, y: Buffer, **barriers: bool) -> dict[str, Any]:
+    R = em.config.rows
+    w2 = node.attrs["w2"]
+    K, N = w2.shape
+    M = x.shape[0]
+
+    if x.is_image and any(x.pads):
+        raise CompileError(
+            f"{node.name}: its input is also read with padding; a flatten of a "
+            "padded image is not supported"
+        )
+
+    def rows(mt: int) -> list[MTile]:
+        out = []
+        for m0 in range(0, M, mt):
+            mr = min(mt, M - m0)
+
+            def load(_index: int, k0: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
+                return {"addr": x.addr + m0 * K + k0, "n_inner": mr, "stride_inner": K}
+
+            def store(n0: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
+                return {"addr": y.addr + m0 * N + n0, "n_inner": mr, "stride_inner": N}
+
+            out.append(MTile(mr, load, store))
+        return out
+
+    k_tiles = [KTile(k0, min(R, K - k0), 0) for k0 in range(0, K, R)]
+    where = _emit_matmul_layer(em, node, tile_rows=rows, k_tiles=k_tiles, **barriers)
+    nt = where["nt"] * em.config.cols
     return {
         "op": "gemm",
         "name": node.name,
-        "x": d("x", (M, K), "int8", x_addr),
-        "w": d("w", (K, N), "int8", w_addr),
-        "bias": d("bias", (N,), "int32", bias_addr) if bias_addr is not None else None,
-        "mult": d("mult", (N,), "int32", quant_addr),
-        "shift": d("shift", (N,), "int32", quant_addr + nt * C * 4),
-        "act": {
-            "kind": act.kind,
-            "lo": act.lo,
-            "hi": act.hi,
-            "lut": d("lut", (256,), "int8", lut_addr) if lut_addr is not None else None,
-        },
-        "y": d("y", (M, N), "int8", y_addr),
+        "x": x.desc("x", 1.0, logical=False).to_json(),
+        "w": _desc("w", (K, N), "int8", where["w"]),
+        "bias": _desc("bias", (N,), "int32", where["bias"]) if where["bias"] >= 0 else None,
+        "mult": _desc("mult", (N,), "int32", where["quant"]),
+        "shift": _desc("shift", (N,), "int32", where["quant"] + nt * 4),
+        "act": _act_record(node.attrs["activation"], where["lut"]),
+        "y": y.desc("y", 1.0, logical=False).to_json(),
         "macs": M * K * N,
     }
+
+
+def _emit_conv(em: Emitter, node: Node, x: Buffer, y: Buffer, **barriers: bool) -> dict[str, Any]:
+    R = em.config.rows
+    a = node.attrs
+    kh_n, kw_n, cin, cout = a["w_q"].shape
+    (sh, sw), (dh, dw) = a["strides"], a["dilations"]
+    pt, pl, _, _ = a["pads"]
+    n_img, _, oh, ow = y.shape
+    _, hp, wp, _ = x.geometry
+    if x.pads[0] < pt or x.pads[1] < pl:  # pragma: no cover - allocation guarantees it
+        raise CompileError(f"{node.name}: input buffer has less padding than the conv needs")
+    # Input chunks: one kernel row's KW·Cin bytes when they are contiguous (dilation 1),
+    # otherwise one (kernel row, kernel column) pair's Cin bytes.
+    chunks = (
+        [(kh, 0, kw_n) for kh in range(kh_n)]
+        if dw == 1
+        else [(kh, kw, 1) for kh in range(kh_n) for kw in range(kw_n)]
+    )
+    k_tiles = []
+    for index, (kh, kw0, nkw) in enumerate(chunks):
+        width = nkw * cin
+        for k0 in range(0, width, R):
+            k_tiles.append(KTile((kh * kw_n + kw0) * cin + k0, min(R, width - k0), index))
+
+    def rows(mt: int) -> list[MTile]:
+        out = []
+        for n in range(n_img):
+            if ow <= mt:
+                ny_max = max(1, min(mt // ow, MAX_COUNT))
+                spans = [(oy0, min(ny_max, oh - oy0), 0, ow) for oy0 in range(0, oh, ny_max)]
+            else:
+                spans = [
+                    (oy, 1, ox0, min(mt, ow - ox0)) for oy in range(oh) for ox0 in range(0, ow, mt)
+                ]
+            for oy0, ny, ox0, nx in spans:
+
+                def load(
+                    index: int,
+                    w_row: int,
+                    n: int = n,
+                    oy0: int = oy0,
+                    ny: int = ny,
+                    ox0: int = ox0,
+                    nx: int = nx,
+                ) -> dict[str, int]:
+                    kh, kw0, _ = chunks[index]
+                    k0 = w_row - (kh * kw_n + kw0) * cin
+                    base = x.pixel(n, oy0 * sh + kh * dh - pt, ox0 * sw + kw0 * dw - pl)
+                    return {
+                        "addr": base + k0,
+                        "n_inner": nx,
+                        "stride_inner": sw * cin,
+                        "n_outer": ny,
+                        "stride_outer": sh * wp * cin,
+                    }
+
+                def store(
+                    n0: int, n: int = n, oy0: int = oy0, ny: int = ny, ox0: int = ox0, nx: int = nx
+                ) -> dict[str, int]:
+                    _, _, owp, _ = y.geometry
+                    return {
+                        "addr": y.pixel(n, oy0, ox0) + n0,
+                        "n_inner": nx,
+                        "stride_inner": cout,
+                        "n_outer": ny,
+                        "stride_outer": owp * cout,
+                    }
+
+                out.append(MTile(ny * nx, load, store))
+        return out
+
+    node.attrs["w2"] = a["w_q"].reshape(kh_n * kw_n * cin, cout)
+    where = _emit_matmul_layer(em, node, tile_rows=rows, k_tiles=k_tiles, **barriers)
+    nt = where["nt"] * em.config.cols
+    del hp
+    return {
+        "op": "conv",
+        "name": node.name,
+        "x": x.desc("x", 1.0, logical=False).to_json(),
+        "w": _desc("w", tuple(a["w_q"].shape), "int8", where["w"]),
+        "bias": _desc("bias", (cout,), "int32", where["bias"]) if where["bias"] >= 0 else None,
+        "mult": _desc("mult", (cout,), "int32", where["quant"]),
+        "shift": _desc("shift", (cout,), "int32", where["quant"] + nt * 4),
+        "act": _act_record(a["activation"], where["lut"]),
+        "stride": list(a["strides"]),
+        "padding": list(a["pads"]),
+        "dilation": list(a["dilations"]),
+        "y": y.desc("y", 1.0, logical=False).to_json(),
+        "macs": n_img * oh * ow * kh_n * kw_n * cin * cout,
+    }
+
+
+def _emit_maxpool(
+    em: Emitter, node: Node, x: Buffer, y: Buffer, *, barrier_in: bool, barrier_out: bool
+) -> dict[str, Any]:
+    """Window rows loaded into accumulator regions, reduced with ``vector max``, stored with
+    an identity requantisation. One block at a time (pools are cheap next to convolutions)."""
+    cfg = em.config
+    C = cfg.cols
+    a = node.attrs
+    (kh_n, kw_n), (sh, sw) = a["kernel"], a["strides"]
+    pt, pl, _, _ = a["pads"]
+    n_img, ch, oh, ow = y.shape
+    _, _, wp, _ = x.geometry
+    _, _, owp, _ = y.geometry
+    windows = kh_n * kw_n
+    quant = em.place(np.array([[IDENTITY[0]] * C, [IDENTITY[1]] * C]), "int32")
+    chunk = min(ow, MAX_COUNT, (cfg.acc_depth - 2) // windows)
+    if chunk < 1:
+        raise CompileError(
+            f"{node.name}: a {kh_n}x{kw_n} window needs more than acc_depth {cfg.acc_depth} rows"
+        )
+    em.emit(
+        "load",
+        *(["pop_next"] if barrier_in else []),
+        target=LoadTarget.ACC,
+        elem=Elem.I32,
+        dst=0,
+        len=C,
+        n_inner=2,
+        addr=quant,
+        stride_inner=4 * C,
+    )
+    blocks = [
+        (n, oy, ox0, min(chunk, ow - ox0), c0, min(C, ch - c0))
+        for n in range(n_img)
+        for oy in range(oh)
+        for ox0 in range(0, ow, chunk)
+        for c0 in range(0, ch, C)
+    ]
+    for b, (n, oy, ox0, nx, c0, cc) in enumerate(blocks):
+        last = b == len(blocks) - 1
+        for w in range(windows):
+            ky, kx = divmod(w, kw_n)
+            deps = (["pop_next"] if w == 0 and b > 0 else []) + (
+                ["push_next"] if w == windows - 1 else []
+            )
+            em.emit(
+                "load",
+                *deps,
+                target=LoadTarget.ACC,
+                dst=2 + w * chunk,
+                len=cc,
+                n_inner=nx,
+                addr=x.pixel(n, oy * sh + ky - pt, ox0 * sw + kx - pl) + c0,
+                stride_inner=sw * ch,
+            )
+        for w in range(max(1, windows - 1)):
+            deps = (["pop_prev"] if w == 0 else []) + (
+                ["push_next"] if w == max(1, windows - 1) - 1 else []
+            )
+            em.emit(
+                "vector",
+                *deps,
+                op=VecOp.MAX,
+                dst=2,
+                a=2,
+                b=2 + (w + 1) * chunk if windows > 1 else 2,
+                n=nx,
+            )
+        if b == 0:
+            em.emit("cfg_quant", "pop_prev", mult_row=0, shift_row=1)
+            em.emit("cfg_act", mode=ActMode.NONE)
+        release = not last or barrier_out
+        em.emit(
+            "store",
+            *([] if b == 0 else ["pop_prev"]),
+            *(["push_prev"] if release else []),
+            target=StoreTarget.DRAM,
+            src=2,
+            len=cc,
+            n_inner=nx,
+            addr=y.pixel(n, oy, ox0) + c0,
+            stride_inner=ch,
+        )
+        if release:
+            em.emit("sync", "pop_next", "push_prev", unit=Unit.EXECUTE)
+    del wp, owp
+    return {
+        "op": "maxpool",
+        "name": node.name,
+        "x": x.desc("x", 1.0, logical=False).to_json(),
+        "kernel": list(a["kernel"]),
+        "stride": list(a["strides"]),
+        "padding": list(a["pads"]),
+        "y": y.desc("y", 1.0, logical=False).to_json(),
+        "macs": 0,
+    }
+
+
+EMITTERS = {"hw.gemm": _emit_gemm, "hw.conv": _emit_conv, "hw.maxpool": _emit_maxpool}
+
+
+def _allocate(em: Emitter, graph: Graph) -> dict[str, Buffer]:
+    """A buffer per activation, with the border its consumers' padding needs."""
+    need: dict[str, tuple[list[int], set[int]]] = {}
+    for node in graph.nodes:
+        if node.op in ("hw.conv", "hw.maxpool"):
+            pads, fills = need.setdefault(node.inputs[0], ([0, 0, 0, 0], set()))
+            for i, p in enumerate(node.attrs["pads"]):
+                pads[i] = max(pads[i], p)
+            if any(node.attrs["pads"]):
+                fills.add(0 if node.op == "hw.conv" else -128)
+    buffers = {}
+    names = list(graph.inputs) + [
+        o for n in graph.nodes for o in n.outputs if n.op.startswith("hw.")
+    ]
+    for name in names:
+        v = graph.values[name]
+        pads, fills = need.get(name, ([0, 0, 0, 0], set()))
+        if len(fills) > 1:
+            raise CompileError(
+                f"{name!r} feeds both a padded conv and a padded max-pool; "
+                "their borders differ (0 and -128)"
+            )
+        fill = fills.pop() if fills else 0
+        if len(v.shape) == 4:
+            n, c, h, w = v.shape
+            size = n * (h + pads[0] + pads[2]) * (w + pads[1] + pads[3]) * c
+        elif len(v.shape) == 2:
+            size = int(np.prod(v.shape))
+        else:
+            raise CompileError(f"{name!r}: {len(v.shape)}-D activations are not supported")
+        buffers[name] = Buffer(em.alloc(size, fill), v.shape, (pads[0], pads[1], pads[2], pads[3]))
+    return buffers
 
 
 def emit_program(graph: Graph, config: AcceleratorConfig) -> Program:
     """Allocate memory for the lowered graph and emit its instruction stream."""
     em = Emitter(config)
-    addr: dict[str, int] = {}
-    inputs = []
-    for name in graph.inputs:
-        v = graph.values[name]
-        assert v.scale is not None
-        desc = _desc(name, v.shape, "int8", v.scale, em.alloc(int(np.prod(v.shape))))
-        addr[name] = desc.offset
-        inputs.append(desc)
-    gemms = [n for n in graph.nodes if n.op == "hw.gemm"]
-    if not gemms:
+    buffers = _allocate(em, graph)
+    layers_nodes = [n for n in graph.nodes if n.op in EMITTERS]
+    if not layers_nodes:
         raise CompileError("the model has no layer to run on the accelerator")
     layers = []
-    for i, node in enumerate(gemms):
-        x = graph.values[node.inputs[0]]
-        M = x.shape[0]
-        n_out = node.attrs["w_q"].shape[1]
-        addr[node.outputs[0]] = em.alloc(M * n_out)
-        layers.append(
-            _emit_gemm(
-                em,
-                node,
-                addr[node.inputs[0]],
-                addr[node.outputs[0]],
-                M,
-                barrier_in=i > 0,
-                barrier_out=i < len(gemms) - 1,
-            )
+    for i, node in enumerate(layers_nodes):
+        record = EMITTERS[node.op](
+            em,
+            node,
+            buffers[node.inputs[0]],
+            buffers[node.outputs[0]],
+            barrier_in=i > 0,
+            barrier_out=i < len(layers_nodes) - 1,
         )
+        layers.append(record)
     em.emit("halt")
+    inputs = []
+    for name in graph.inputs:
+        scale = graph.values[name].scale
+        assert scale is not None
+        inputs.append(buffers[name].desc(name, scale, logical=True))
     outputs = []
     host_softmax = []
     for name in graph.outputs:
@@ -268,11 +620,11 @@ def emit_program(graph: Graph, config: AcceleratorConfig) -> Program:
         if producer is not None and producer.op == "softmax":
             source = producer.inputs[0]
             host_softmax.append(name)
-        v = graph.values[source]
-        if source not in addr:
+        if source not in buffers:
             raise CompileError(f"output {name!r} is not computed on the accelerator")
-        assert v.scale is not None
-        outputs.append(_desc(name, v.shape, "int8", v.scale, addr[source]))
+        scale = graph.values[source].scale
+        assert scale is not None
+        outputs.append(buffers[source].desc(name, scale, logical=True))
     return Program(
         config=config,
         instructions=tuple(em.words),

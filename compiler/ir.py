@@ -27,8 +27,67 @@ OPS = {
     "tanh": 1,
     "flatten": 1,  # layout only: [N, ...] -> [N, prod]
     "softmax": 1,  # host-side, last node only
+    "conv": 3,  # x [N, C, H, W] (logical NCHW), w [Cout, Cin/g, KH, KW] const, b [Cout] const
+    "maxpool": 1,  # attrs kernel, strides, pads
+    "avgpool": 1,  # attrs kernel, strides, pads (no padding), global
+    "add": 2,  # residual: two activations of one shape
     "hw.gemm": 1,  # x; integer params in attrs
+    "hw.conv": 1,
+    "hw.maxpool": 1,
+    "hw.avgpool": 1,
+    "hw.add": 2,
 }
+
+
+def conv2d_float(
+    x: NDArray[Any], w: NDArray[Any], b: NDArray[Any] | None, attrs: dict[str, Any]
+) -> NDArray[Any]:
+    """Float NCHW convolution (the calibration reference), any stride/pads/dilation/groups."""
+    sh, sw = attrs["strides"]
+    pt, pl, pb, pr = attrs["pads"]
+    dh, dw = attrs["dilations"]
+    groups = attrs["group"]
+    n = x.shape[0]
+    cout, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    oh = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    ow = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((n, cout, oh, ow))
+    og = cout // groups
+    for g in range(groups):
+        xs = xp[:, g * cg : (g + 1) * cg]
+        for i in range(kh):
+            for j in range(kw):
+                patch = xs[
+                    :,
+                    :,
+                    i * dh : i * dh + sh * (oh - 1) + 1 : sh,
+                    j * dw : j * dw + sw * (ow - 1) + 1 : sw,
+                ]
+                out[:, g * og : (g + 1) * og] += np.einsum(
+                    "nchw,oc->nohw", patch, w[g * og : (g + 1) * og, :, i, j]
+                )
+    if b is not None:
+        out += b[None, :, None, None]
+    return out
+
+
+def pool_float(x: NDArray[Any], attrs: dict[str, Any], kind: str) -> NDArray[Any]:
+    """Float NCHW max or average pooling (average without padding)."""
+    kh, kw = attrs["kernel"]
+    sh, sw = attrs["strides"]
+    pt, pl, pb, pr = attrs.get("pads", (0, 0, 0, 0))
+    fill = -np.inf if kind == "max" else 0.0
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=fill)
+    oh = (xp.shape[2] - kh) // sh + 1
+    ow = (xp.shape[3] - kw) // sw + 1
+    windows = [
+        xp[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw]
+        for i in range(kh)
+        for j in range(kw)
+    ]
+    stack = np.stack(windows)
+    return np.asarray(stack.max(axis=0) if kind == "max" else stack.mean(axis=0))
 
 
 def activation(op: str, attrs: dict[str, Any], x: NDArray[Any]) -> NDArray[Any]:
@@ -136,6 +195,19 @@ class Graph:
                     y = activation(node.attrs["act"], node.attrs["act_attrs"], y)
             elif node.op in ("relu", "clip", "sigmoid", "tanh"):
                 y = activation(node.op, node.attrs, x)
+            elif node.op == "conv":
+                b = env[node.inputs[2]] if node.inputs[2] else None
+                y = conv2d_float(x, env[node.inputs[1]], b, node.attrs)
+                if "act" in node.attrs:
+                    y = activation(node.attrs["act"], node.attrs["act_attrs"], y)
+            elif node.op == "maxpool":
+                y = pool_float(x, node.attrs, "max")
+            elif node.op == "avgpool":
+                y = pool_float(x, node.attrs, "avg")
+            elif node.op == "add":
+                y = x + env[node.inputs[1]]
+                if "act" in node.attrs:
+                    y = activation(node.attrs["act"], node.attrs["act_attrs"], y)
             elif node.op == "flatten":
                 y = x.reshape(x.shape[0], -1)
             elif node.op == "softmax":

@@ -59,6 +59,14 @@ FOLDABLE = {
 }
 
 
+def _pads(pads: Any) -> tuple[int, int, int, int]:
+    """ONNX [top, left, bottom, right] for 2-D."""
+    p = tuple(int(v) for v in pads)
+    if len(p) != 4:
+        raise CompileError(f"pads {p} are not 2-D")
+    return (p[0], p[1], p[2], p[3])
+
+
 def load_onnx(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
     """Read a model from a path, bytes or a ModelProto, with one-line errors."""
     if isinstance(model, onnx.ModelProto):
@@ -232,6 +240,82 @@ def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1
                     [a, const_value(b).name, ""],
                     (shape_of(a)[0], consts[b].shape[1]),
                 )
+            elif kind == "Conv":
+                x, w = node.input[0], node.input[1]
+                b = node.input[2] if len(node.input) > 2 else ""
+                shape = shape_of(x)
+                if w not in consts or (b and b not in consts) or len(shape) != 4:
+                    unsupported.append(
+                        f"{node.name or kind} (Conv needs a 4-D input and constant weights)"
+                    )
+                    continue
+                if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
+                    unsupported.append(f"{node.name or kind} (Conv auto_pad {attrs['auto_pad']!r})")
+                    continue
+                wt = consts[w]
+                sh, sw = (int(v) for v in attrs.get("strides", (1, 1)))
+                dh, dw = (int(v) for v in attrs.get("dilations", (1, 1)))
+                pt, pl, pb, pr = _pads(attrs.get("pads", (0, 0, 0, 0)))
+                cattrs: dict[str, Any] = {
+                    "strides": (sh, sw),
+                    "pads": (pt, pl, pb, pr),
+                    "dilations": (dh, dw),
+                    "group": int(attrs.get("group", 1)),
+                }
+                kh, kw = wt.shape[2], wt.shape[3]
+                oh = (shape[2] + pt + pb - dh * (kh - 1) - 1) // sh + 1
+                ow = (shape[3] + pl + pr - dw * (kw - 1) - 1) // sw + 1
+                emit(
+                    "conv",
+                    node,
+                    [x, const_value(w).name, const_value(b).name if b else ""],
+                    (shape[0], wt.shape[0], oh, ow),
+                    **cattrs,
+                )
+            elif kind in ("MaxPool", "AveragePool"):
+                shape = shape_of(node.input[0])
+                kernel = tuple(attrs["kernel_shape"])
+                pattrs = {
+                    "kernel": kernel,
+                    "strides": tuple(attrs.get("strides", (1, 1))),
+                    "pads": _pads(attrs.get("pads", (0, 0, 0, 0))),
+                }
+                if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", ())):
+                    unsupported.append(f"{node.name or kind} ({kind} with ceil_mode or dilations)")
+                    continue
+                if kind == "AveragePool" and any(pattrs["pads"]):
+                    unsupported.append(f"{node.name or kind} (AveragePool with padding)")
+                    continue
+                (kh, kw), (sh, sw), (pt, pl, pb, pr) = (kernel, pattrs["strides"], pattrs["pads"])
+                oh = (shape[2] + pt + pb - kh) // sh + 1
+                ow = (shape[3] + pl + pr - kw) // sw + 1
+                emit(
+                    "maxpool" if kind == "MaxPool" else "avgpool",
+                    node,
+                    [node.input[0]],
+                    (shape[0], shape[1], oh, ow),
+                    **pattrs,
+                )
+            elif kind == "GlobalAveragePool":
+                shape = shape_of(node.input[0])
+                emit(
+                    "avgpool",
+                    node,
+                    [node.input[0]],
+                    (shape[0], shape[1], 1, 1),
+                    kernel=(shape[2], shape[3]),
+                    strides=(1, 1),
+                    pads=(0, 0, 0, 0),
+                )
+            elif kind == "Add" and not any(n in consts for n in node.input):
+                a, b = node.input
+                if shape_of(a) != shape_of(b):
+                    unsupported.append(
+                        f"{node.name or kind} (Add of shapes {shape_of(a)} and "
+                        f"{shape_of(b)}: no broadcasting)"
+                    )
+                    continue
+                emit("add", node, [a, b], shape_of(a))
             elif kind == "Add":
                 a, b = node.input
                 if a in consts:

@@ -10,11 +10,12 @@ from numpy.typing import NDArray
 from ..spec import golden
 from ..spec.config import AcceleratorConfig
 from ..spec.errors import CompileError, GoldenError
-from .ir import Graph, Node
+from .ir import Graph, Node, conv2d_float
 
 __all__ = ["fuse_activations", "lower", "quantize", "validate"]
 
 ACTIVATION_OPS = ("relu", "clip", "sigmoid", "tanh")
+FUSABLE = ("dense", "conv")
 LAYOUT_OPS = ("flatten",)
 
 
@@ -32,11 +33,18 @@ def validate(graph: Graph, config: AcceleratorConfig) -> Graph:
                 problems.append(f"{node.name}: dense input has shape {x.shape}, expected 2-D")
         if node.op in ACTIVATION_OPS:
             producer = graph.producer(node.inputs[0])
-            if producer is None or producer.op != "dense":
+            if producer is None or producer.op not in FUSABLE:
                 problems.append(
-                    f"{node.name}: a standalone {node.op} (not after a dense layer) "
+                    f"{node.name}: a standalone {node.op} (not after a dense or conv layer) "
                     "is not supported yet"
                 )
+        if node.op == "conv" and node.attrs["group"] != 1:
+            problems.append(
+                f"{node.name}: grouped and depthwise convolutions (group "
+                f"{node.attrs['group']}) are not supported yet"
+            )
+        if node.op in ("avgpool", "add"):
+            problems.append(f"{node.name}: {node.op} is not lowered yet")
     for name in graph.inputs:
         if len(graph.values[name].shape) < 2:
             problems.append(f"input {name!r}: shape {graph.values[name].shape} has no batch axis")
@@ -54,7 +62,7 @@ def fuse_activations(graph: Graph) -> Graph:
         producer = g.producer(node.inputs[0]) if node.op in ACTIVATION_OPS else None
         if (
             producer is not None
-            and producer.op == "dense"
+            and producer.op in FUSABLE
             and "act" not in producer.attrs
             and len(g.consumers(node.inputs[0])) == 1
             and node.inputs[0] not in g.outputs
@@ -101,15 +109,22 @@ def quantize(graph: Graph, calibration: dict[str, NDArray[Any]]) -> Graph:
             continue
         if node.op == "softmax":
             continue
-        if node.op != "dense":  # pragma: no cover - validate() rejects the rest
+        if node.op == "maxpool":  # max-pooling keeps the scale: no requantisation
+            g.values[node.outputs[0]].scale = g.values[node.inputs[0]].scale
+            continue
+        if node.op not in FUSABLE:  # pragma: no cover - validate() rejects the rest
             raise CompileError(f"{node.name}: cannot quantise {node.op}")
         x, w, b = node.inputs
         s_x = g.values[x].scale
         assert s_x is not None
         w_f = g.values[w].data
-        assert w_f is not None  # the front-ends make dense weights constant
+        assert w_f is not None  # the front-ends make weights constant
         b_f = g.values[b].data if b else None
-        acc_float = env[x] @ w_f + (b_f if b_f is not None else 0.0)
+        if node.op == "conv":
+            acc_float = conv2d_float(env[x], w_f, b_f, node.attrs)
+            w_f = w_f.transpose(2, 3, 1, 0)  # OIHW -> HWIO: output channels last
+        else:
+            acc_float = env[x] @ w_f + (b_f if b_f is not None else 0.0)
         act = node.attrs.get("act")
         y = env[node.outputs[0]]  # float_forward applies a fused activation
         s_y = _scale(y)
@@ -147,12 +162,26 @@ def lower(graph: Graph) -> Graph:
     lowered: list[Node] = []
     for node in g.nodes:
         ins = [alias.get(i, i) for i in node.inputs]
+        keys = ("w_q", "b_q", "mult", "shift", "activation", "s_x", "s_y")
         if node.op == "dense":
-            attrs = {
-                k: node.attrs[k]
-                for k in ("w_q", "b_q", "mult", "shift", "activation", "s_x", "s_y")
-            }
+            attrs = {k: node.attrs[k] for k in keys}
+            source = g.values[ins[0]]
+            if len(source.shape) == 4:
+                # ONNX flattens NCHW; the buffer is NHWC: reorder the weight rows to match.
+                _, c, h, w = source.shape
+                order = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
+                attrs["w2"] = attrs["w_q"][order]
+            else:
+                attrs["w2"] = attrs["w_q"]
             lowered.append(Node("hw.gemm", node.name, [ins[0]], list(node.outputs), attrs))
+        elif node.op == "conv":
+            attrs = {k: node.attrs[k] for k in keys}
+            attrs.update({k: node.attrs[k] for k in ("strides", "pads", "dilations")})
+            lowered.append(Node("hw.conv", node.name, [ins[0]], list(node.outputs), attrs))
+        elif node.op == "maxpool":
+            lowered.append(
+                Node("hw.maxpool", node.name, [ins[0]], list(node.outputs), dict(node.attrs))
+            )
         elif node.op in LAYOUT_OPS:
             # Row-major [N, ...] and its flattening share one buffer.
             alias[node.outputs[0]] = ins[0]

@@ -62,30 +62,49 @@ def _tensor(memory: bytearray, record: dict[str, Any]) -> NDArray[Any]:
     return TensorDesc.from_json(record, source="layer").read(memory)
 
 
+def _activation(memory: bytearray, record: dict[str, Any]) -> golden.Activation:
+    if record["kind"] == "clamp":
+        return golden.Activation.clamp(record["lo"], record["hi"])
+    if record["kind"] == "lut":
+        return golden.Activation.lookup(_tensor(memory, record["lut"]))
+    return golden.NO_ACTIVATION
+
+
+def _golden_layer(memory: bytearray, layer: dict[str, Any]) -> NDArray[Any]:
+    """One layer of the program's layer list, computed by the golden model."""
+    op = layer["op"]
+    x = _tensor(memory, layer["x"])
+    if op == "maxpool":
+        return golden.max_pool2d(x, layer["kernel"], layer["stride"], layer["padding"])
+    bias = None if layer["bias"] is None else _tensor(memory, layer["bias"])
+    args = (
+        _tensor(memory, layer["w"]),
+        bias,
+        _tensor(memory, layer["mult"]),
+        _tensor(memory, layer["shift"]),
+    )
+    act = _activation(memory, layer["act"])
+    if op == "gemm":
+        return golden.fully_connected(x.reshape(x.shape[0], -1), *args, act)
+    if op == "conv":
+        return golden.conv2d(
+            x,
+            *args,
+            stride=layer["stride"],
+            padding=layer["padding"],
+            dilation=layer["dilation"],
+            act=act,
+        )
+    raise RunError(f"golden backend: unknown layer op {op!r}")
+
+
 def run_golden(program: Program, q_inputs: Mapping[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
     """Execute the program's layer list with the golden model (no instruction is run)."""
     memory = bytearray(program.memory)
     for desc in program.inputs:
         desc.write(memory, q_inputs[desc.name])
     for layer in program.metadata.get("layers", []):
-        if layer["op"] != "gemm":
-            raise RunError(f"golden backend: unknown layer op {layer['op']!r}")
-        act_rec = layer["act"]
-        if act_rec["kind"] == "clamp":
-            act = golden.Activation.clamp(act_rec["lo"], act_rec["hi"])
-        elif act_rec["kind"] == "lut":
-            act = golden.Activation.lookup(_tensor(memory, act_rec["lut"]))
-        else:
-            act = golden.NO_ACTIVATION
-        bias = None if layer["bias"] is None else _tensor(memory, layer["bias"])
-        y = golden.fully_connected(
-            _tensor(memory, layer["x"]),
-            _tensor(memory, layer["w"]),
-            bias,
-            _tensor(memory, layer["mult"]),
-            _tensor(memory, layer["shift"]),
-            act,
-        )
+        y = _golden_layer(memory, layer)
         TensorDesc.from_json(layer["y"], source="layer").write(memory, y)
     return {d.name: d.read(memory) for d in program.outputs}
 

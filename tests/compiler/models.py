@@ -62,3 +62,80 @@ def mlp_onnx(
     model.ir_version = 8
     x = np.clip(rng.normal(0.3, 0.35, (64, 1, 8, 8)), 0, 1).astype(np.float32)
     return model, x
+
+
+def cnn_onnx(
+    rng: np.random.Generator, *, size: int = 12, opset: int = 17, pool_pad: int = 0
+) -> tuple[onnx.ModelProto, NDArray[np.float32]]:
+    """x [N, 1, s, s] → Conv(6, 3×3, pad 1) → Relu → MaxPool(2) → Conv(10, 3×3, stride 2)
+    → Relu → MaxPool(2, pad) → Flatten → Gemm(10) → Softmax: PyTorch's export shape."""
+    c1 = rng.normal(0, 0.4, (6, 1, 3, 3)).astype(np.float32)
+    c1b = rng.normal(0, 0.1, 6).astype(np.float32)
+    c2 = rng.normal(0, 0.2, (10, 6, 3, 3)).astype(np.float32)
+    c2b = rng.normal(0, 0.1, 10).astype(np.float32)
+    s1 = size // 2
+    s2 = (s1 - 3) // 2 + 1
+    s3 = (s2 + 2 * pool_pad - 2) // 2 + 1
+    feat = 10 * s3 * s3
+    fc = rng.normal(0, 1 / np.sqrt(feat), (10, feat)).astype(np.float32)
+    fcb = rng.normal(0, 0.1, 10).astype(np.float32)
+    inits = [
+        numpy_helper.from_array(a, n)
+        for a, n in [
+            (c1, "conv1.weight"),
+            (c1b, "conv1.bias"),
+            (c2, "conv2.weight"),
+            (c2b, "conv2.bias"),
+            (fc, "fc.weight"),
+            (fcb, "fc.bias"),
+        ]
+    ]
+    p = pool_pad
+    nodes = [
+        helper.make_node(
+            "Conv",
+            ["x", "conv1.weight", "conv1.bias"],
+            ["a1"],
+            name="/conv1/Conv",
+            kernel_shape=[3, 3],
+            pads=[1, 1, 1, 1],
+        ),
+        helper.make_node("Relu", ["a1"], ["r1"], name="/relu1/Relu"),
+        helper.make_node(
+            "MaxPool", ["r1"], ["p1"], name="/pool1/MaxPool", kernel_shape=[2, 2], strides=[2, 2]
+        ),
+        helper.make_node(
+            "Conv",
+            ["p1", "conv2.weight", "conv2.bias"],
+            ["a2"],
+            name="/conv2/Conv",
+            kernel_shape=[3, 3],
+            strides=[2, 2],
+        ),
+        helper.make_node("Relu", ["a2"], ["r2"], name="/relu2/Relu"),
+        helper.make_node(
+            "MaxPool",
+            ["r2"],
+            ["p2"],
+            name="/pool2/MaxPool",
+            kernel_shape=[2, 2],
+            strides=[2, 2],
+            pads=[p, p, p, p],
+        ),
+        helper.make_node("Flatten", ["p2"], ["flat"], name="/Flatten", axis=1),
+        helper.make_node(
+            "Gemm", ["flat", "fc.weight", "fc.bias"], ["logits"], name="/fc/Gemm", transB=1
+        ),
+        helper.make_node("Softmax", ["logits"], ["probs"], name="/Softmax", axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "cnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, size, size])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 10])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    x = np.clip(rng.normal(0.3, 0.35, (32, 1, size, size)), 0, 1).astype(np.float32)
+    return model, x

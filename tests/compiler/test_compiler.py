@@ -17,7 +17,7 @@ from systolic.runtime import RunError, run
 from systolic.spec.config import PRESETS, AcceleratorConfig
 from systolic.spec.errors import CompileError
 
-from .models import mlp_onnx
+from .models import cnn_onnx, mlp_onnx
 
 TINY = PRESETS["tiny"]
 RECT = AcceleratorConfig(
@@ -52,6 +52,32 @@ def test_onnx_mlp_matches_onnxruntime_and_golden(config: AcceleratorConfig) -> N
     assert (got.argmax(1) == want.argmax(1)).mean() >= 0.9
     assert sim.stats["macs"] == 16 * (64 * 20 + 20 * 13 + 13 * 10)
     assert sim.stats["counters"]["macs"] == sim.stats["macs"]
+
+
+@pytest.mark.parametrize("pool_pad", [0, 1])
+@pytest.mark.parametrize("config", [TINY, RECT, PRESETS["default"]], ids=["tiny", "rect", "8x8"])
+def test_onnx_cnn_matches_onnxruntime_and_golden(config: AcceleratorConfig, pool_pad: int) -> None:
+    """Conv (padding, stride 2) + ReLU + max-pool (with and without padding) + Flatten + Gemm."""
+    model, x = cnn_onnx(np.random.default_rng(7), pool_pad=pool_pad)
+    batch = x[:6]
+    program = compile_model(model, config, calibration=x, batch=len(batch))
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"x": batch})[0]
+    sim = run(program, batch, backend="sim")
+    gold = run(program, batch, backend="golden")
+    assert np.array_equal(sim.raw["probs"], gold.raw["probs"])
+    assert _rel_l2(sim.outputs["probs"], want) <= 0.05
+    assert (sim.outputs["probs"].argmax(1) == want.argmax(1)).mean() >= 0.9
+    assert sim.stats["counters"]["macs"] == sim.stats["macs"]
+
+
+def test_cnn_on_the_rtl() -> None:
+    model, x = cnn_onnx(np.random.default_rng(8), size=8, pool_pad=1)
+    program = compile_model(model, TINY, calibration=x, batch=1)
+    rtl = run(program, x[:1], backend="rtl", simulator="icarus")
+    sim = run(program, x[:1], backend="sim")
+    assert np.array_equal(rtl.raw["probs"], sim.raw["probs"])
+    assert rtl.stats["counters"] == sim.stats["counters"]
 
 
 def test_builder_mlp_with_every_activation() -> None:
