@@ -23,6 +23,10 @@ typecheck: setup
 pytest: setup
 	$(PY) -m pytest -n 2
 
+.PHONY: bench
+bench: setup
+	$(PY) benchmarks/sim_speed.py
+
 docs: setup
 	$(PY) scripts/gen_docs.py
 

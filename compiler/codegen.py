@@ -453,26 +453,32 @@ def _emit_conv(em: Emitter, node: Node, x: Buffer, y: Buffer, **barriers: bool) 
     }
 
 
-def _emit_maxpool(
-    em: Emitter, node: Node, x: Buffer, y: Buffer, *, barrier_in: bool, barrier_out: bool
-) -> dict[str, Any]:
-    """Window rows loaded into accumulator regions, reduced with ``vector max``, stored with
-    an identity requantisation. One block at a time (pools are cheap next to convolutions)."""
-    cfg = em.config
-    C = cfg.cols
-    a = node.attrs
-    (kh_n, kw_n), (sh, sw) = a["kernel"], a["strides"]
-    pt, pl, _, _ = a["pads"]
-    n_img, ch, oh, ow = y.shape
-    _, _, wp, _ = x.geometry
-    _, _, owp, _ = y.geometry
-    windows = kh_n * kw_n
-    quant = em.place(np.array([[IDENTITY[0]] * C, [IDENTITY[1]] * C]), "int32")
-    chunk = min(ow, MAX_COUNT, (cfg.acc_depth - 2) // windows)
-    if chunk < 1:
-        raise CompileError(
-            f"{node.name}: a {kh_n}x{kw_n} window needs more than acc_depth {cfg.acc_depth} rows"
-        )
+@dataclass(frozen=True)
+class Block:
+    """One serialised step of a pool or an add: loads into accumulator regions, vector ops on
+    them, and one store of region ``src``."""
+
+    loads: list[dict[str, Any]]
+    vectors: list[dict[str, Any]]
+    store: dict[str, Any]
+
+
+def _emit_blocks(
+    em: Emitter,
+    blocks: list[Block],
+    quant: tuple[int, int],
+    act: golden.Activation,
+    *,
+    barrier_in: bool,
+    barrier_out: bool,
+) -> None:
+    """Emit blocks one at a time: loads → vector ops → store → execute sync → next loads.
+
+    Accumulator rows 0 and 1 hold the per-tensor requantisation (the same M and s in every
+    lane); a block's regions start at row 2.
+    """
+    C = em.config.cols
+    rows = em.place(np.array([[quant[0]] * C, [quant[1]] * C]), "int32")
     em.emit(
         "load",
         *(["pop_next"] if barrier_in else []),
@@ -481,66 +487,115 @@ def _emit_maxpool(
         dst=0,
         len=C,
         n_inner=2,
-        addr=quant,
+        addr=rows,
         stride_inner=4 * C,
     )
-    blocks = [
-        (n, oy, ox0, min(chunk, ow - ox0), c0, min(C, ch - c0))
-        for n in range(n_img)
-        for oy in range(oh)
-        for ox0 in range(0, ow, chunk)
-        for c0 in range(0, ch, C)
-    ]
-    for b, (n, oy, ox0, nx, c0, cc) in enumerate(blocks):
-        last = b == len(blocks) - 1
-        for w in range(windows):
-            ky, kx = divmod(w, kw_n)
-            deps = (["pop_next"] if w == 0 and b > 0 else []) + (
-                ["push_next"] if w == windows - 1 else []
+    for b, block in enumerate(blocks):
+        release = b < len(blocks) - 1 or barrier_out
+        for i, fields in enumerate(block.loads):
+            deps = (["pop_next"] if i == 0 and b > 0 else []) + (
+                ["push_next"] if i == len(block.loads) - 1 else []
             )
-            em.emit(
-                "load",
-                *deps,
-                target=LoadTarget.ACC,
-                dst=2 + w * chunk,
-                len=cc,
-                n_inner=nx,
-                addr=x.pixel(n, oy * sh + ky - pt, ox0 * sw + kx - pl) + c0,
-                stride_inner=sw * ch,
+            em.emit("load", *deps, target=LoadTarget.ACC, **fields)
+        for i, fields in enumerate(block.vectors):
+            deps = (["pop_prev"] if i == 0 else []) + (
+                ["push_next"] if i == len(block.vectors) - 1 else []
             )
-        for w in range(max(1, windows - 1)):
-            deps = (["pop_prev"] if w == 0 else []) + (
-                ["push_next"] if w == max(1, windows - 1) - 1 else []
-            )
-            em.emit(
-                "vector",
-                *deps,
-                op=VecOp.MAX,
-                dst=2,
-                a=2,
-                b=2 + (w + 1) * chunk if windows > 1 else 2,
-                n=nx,
-            )
+            em.emit("vector", *deps, **fields)
         if b == 0:
             em.emit("cfg_quant", "pop_prev", mult_row=0, shift_row=1)
-            em.emit("cfg_act", mode=ActMode.NONE)
-        release = not last or barrier_out
+            _emit_store_config(em, act, 0)
         em.emit(
             "store",
             *([] if b == 0 else ["pop_prev"]),
             *(["push_prev"] if release else []),
             target=StoreTarget.DRAM,
-            src=2,
-            len=cc,
-            n_inner=nx,
-            addr=y.pixel(n, oy, ox0) + c0,
-            stride_inner=ch,
+            **block.store,
         )
         if release:
             em.emit("sync", "pop_next", "push_prev", unit=Unit.EXECUTE)
-    del wp, owp
-    return {
-        "op": "maxpool",
+
+
+def _pixel_runs(y: Buffer, chunk: int, C: int) -> list[tuple[int, int, int, int, int, int]]:
+    """(n, oy, ox0, nx, c0, cc) runs of output pixels: up to ``chunk`` pixels of one output row
+    (or of the rows of a 2-D tensor, with oy = 0) and up to C channels."""
+    if y.is_image:
+        n_img, ch, oh, ow = y.shape
+        return [
+            (n, oy, ox0, min(chunk, ow - ox0), c0, min(C, ch - c0))
+            for n in range(n_img)
+            for oy in range(oh)
+            for ox0 in range(0, ow, chunk)
+            for c0 in range(0, ch, C)
+        ]
+    m, f = y.shape
+    return [
+        (0, 0, m0, min(chunk, m - m0), c0, min(C, f - c0))
+        for m0 in range(0, m, chunk)
+        for c0 in range(0, f, C)
+    ]
+
+
+def _at(buf: Buffer, n: int, oy: int, ox: int) -> tuple[int, int]:
+    """(address, bytes between consecutive pixels) of pixel (oy, ox), or row ox of a 2-D."""
+    if buf.is_image:
+        return buf.pixel(n, oy, ox), buf.shape[1]
+    return buf.addr + ox * buf.shape[1], buf.shape[1]
+
+
+def _emit_pool(
+    em: Emitter, node: Node, ins: list[Buffer], y: Buffer, **barriers: bool
+) -> dict[str, Any]:
+    """Max or average pooling: window rows into accumulator regions, reduced with ``vector``
+    max or add, stored with an identity (max) or a 1/count (average) requantisation."""
+    cfg = em.config
+    x = ins[0]
+    a = node.attrs
+    (kh_n, kw_n), (sh, sw) = a["kernel"], a["strides"]
+    pt, pl, _, _ = a["pads"]
+    ch = y.shape[1]
+    windows = kh_n * kw_n
+    chunk = min(y.shape[3], MAX_COUNT, (cfg.acc_depth - 2) // windows)
+    if chunk < 1:
+        raise CompileError(
+            f"{node.name}: a {kh_n}x{kw_n} window needs more than acc_depth {cfg.acc_depth} rows"
+        )
+    is_max = node.op == "hw.maxpool"
+    op = VecOp.MAX if is_max else VecOp.ADD
+    blocks = []
+    for n, oy, ox0, nx, c0, cc in _pixel_runs(y, chunk, cfg.cols):
+        loads = []
+        for w in range(windows):
+            ky, kx = divmod(w, kw_n)
+            loads.append(
+                {
+                    "dst": 2 + w * chunk,
+                    "len": cc,
+                    "n_inner": nx,
+                    "addr": x.pixel(n, oy * sh + ky - pt, ox0 * sw + kx - pl) + c0,
+                    "stride_inner": sw * ch,
+                }
+            )
+        vectors = [
+            {"op": op, "dst": 2, "a": 2, "b": 2 + w * chunk, "n": nx} for w in range(1, windows)
+        ] or [{"op": VecOp.MAX, "dst": 2, "a": 2, "b": 2, "n": nx}]
+        blocks.append(
+            Block(
+                loads,
+                vectors,
+                {
+                    "src": 2,
+                    "len": cc,
+                    "n_inner": nx,
+                    "addr": y.pixel(n, oy, ox0) + c0,
+                    "stride_inner": ch,
+                },
+            )
+        )
+    quant = IDENTITY if is_max else (int(a["mult"]), int(a["shift"]))
+    _emit_blocks(em, blocks, quant, golden.NO_ACTIVATION, **barriers)
+    record: dict[str, Any] = {
+        "op": "maxpool" if is_max else "avgpool",
         "name": node.name,
         "x": x.desc("x", 1.0, logical=False).to_json(),
         "kernel": list(a["kernel"]),
@@ -549,16 +604,77 @@ def _emit_maxpool(
         "y": y.desc("y", 1.0, logical=False).to_json(),
         "macs": 0,
     }
+    if not is_max:
+        record.update(s_x=a["s_x"], s_y=a["s_y"])
+    return record
 
 
-EMITTERS = {"hw.gemm": _emit_gemm, "hw.conv": _emit_conv, "hw.maxpool": _emit_maxpool}
+def _emit_add(
+    em: Emitter, node: Node, ins: list[Buffer], y: Buffer, **barriers: bool
+) -> dict[str, Any]:
+    """Residual add: ``requant(a·m_a + b·m_b)`` with int16 multipliers on the vector unit."""
+    cfg = em.config
+    a_buf, b_buf = ins
+    params: golden.AddParams = node.attrs["params"]
+    chunk = min(MAX_COUNT, (cfg.acc_depth - 2) // 2)
+    blocks = []
+    for n, oy, ox0, nx, c0, cc in _pixel_runs(y, chunk, cfg.cols):
+        (aa, sa), (ba, sb), (ya, sy) = (
+            _at(a_buf, n, oy, ox0),
+            _at(b_buf, n, oy, ox0),
+            _at(y, n, oy, ox0),
+        )
+        loads = [
+            {"dst": 2, "len": cc, "n_inner": nx, "addr": aa + c0, "stride_inner": sa},
+            {"dst": 2 + chunk, "len": cc, "n_inner": nx, "addr": ba + c0, "stride_inner": sb},
+        ]
+        vectors = [
+            {"op": VecOp.MUL, "dst": 2, "a": 2, "b_imm": 1, "imm": params.m_a, "n": nx},
+            {
+                "op": VecOp.MUL,
+                "dst": 2 + chunk,
+                "a": 2 + chunk,
+                "b_imm": 1,
+                "imm": params.m_b,
+                "n": nx,
+            },
+            {"op": VecOp.ADD, "dst": 2, "a": 2, "b": 2 + chunk, "n": nx},
+        ]
+        blocks.append(
+            Block(
+                loads,
+                vectors,
+                {"src": 2, "len": cc, "n_inner": nx, "addr": ya + c0, "stride_inner": sy},
+            )
+        )
+    act: golden.Activation = node.attrs["activation"]
+    _emit_blocks(em, blocks, (params.mult, params.shift), act, **barriers)
+    return {
+        "op": "add",
+        "name": node.name,
+        "x": a_buf.desc("a", 1.0, logical=False).to_json(),
+        "b": b_buf.desc("b", 1.0, logical=False).to_json(),
+        "params": [params.m_a, params.m_b, params.mult, params.shift],
+        "act": _act_record(act, -1),
+        "y": y.desc("y", 1.0, logical=False).to_json(),
+        "macs": 0,
+    }
+
+
+EMITTERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "hw.gemm": lambda em, node, ins, y, **kw: _emit_gemm(em, node, ins[0], y, **kw),
+    "hw.conv": lambda em, node, ins, y, **kw: _emit_conv(em, node, ins[0], y, **kw),
+    "hw.maxpool": _emit_pool,
+    "hw.avgpool": _emit_pool,
+    "hw.add": _emit_add,
+}
 
 
 def _allocate(em: Emitter, graph: Graph) -> dict[str, Buffer]:
     """A buffer per activation, with the border its consumers' padding needs."""
     need: dict[str, tuple[list[int], set[int]]] = {}
     for node in graph.nodes:
-        if node.op in ("hw.conv", "hw.maxpool"):
+        if node.op in ("hw.conv", "hw.maxpool", "hw.avgpool"):
             pads, fills = need.setdefault(node.inputs[0], ([0, 0, 0, 0], set()))
             for i, p in enumerate(node.attrs["pads"]):
                 pads[i] = max(pads[i], p)
@@ -600,7 +716,7 @@ def emit_program(graph: Graph, config: AcceleratorConfig) -> Program:
         record = EMITTERS[node.op](
             em,
             node,
-            buffers[node.inputs[0]],
+            [buffers[v] for v in node.inputs],
             buffers[node.outputs[0]],
             barrier_in=i > 0,
             barrier_out=i < len(layers_nodes) - 1,

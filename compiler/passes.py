@@ -15,7 +15,7 @@ from .ir import Graph, Node, conv2d_float
 __all__ = ["fuse_activations", "lower", "quantize", "validate"]
 
 ACTIVATION_OPS = ("relu", "clip", "sigmoid", "tanh")
-FUSABLE = ("dense", "conv")
+FUSABLE = ("dense", "conv", "add")
 LAYOUT_OPS = ("flatten",)
 
 
@@ -43,8 +43,10 @@ def validate(graph: Graph, config: AcceleratorConfig) -> Graph:
                 f"{node.name}: grouped and depthwise convolutions (group "
                 f"{node.attrs['group']}) are not supported yet"
             )
-        if node.op in ("avgpool", "add"):
-            problems.append(f"{node.name}: {node.op} is not lowered yet")
+        if node.op in ("sigmoid", "tanh"):
+            producer = graph.producer(node.inputs[0])
+            if producer is not None and producer.op == "add":
+                problems.append(f"{node.name}: {node.op} after a residual add is not supported")
     for name in graph.inputs:
         if len(graph.values[name].shape) < 2:
             problems.append(f"input {name!r}: shape {graph.values[name].shape} has no batch axis")
@@ -112,6 +114,9 @@ def quantize(graph: Graph, calibration: dict[str, NDArray[Any]]) -> Graph:
         if node.op == "maxpool":  # max-pooling keeps the scale: no requantisation
             g.values[node.outputs[0]].scale = g.values[node.inputs[0]].scale
             continue
+        if node.op in ("avgpool", "add"):
+            _quantize_elementwise(g, node, env)
+            continue
         if node.op not in FUSABLE:  # pragma: no cover - validate() rejects the rest
             raise CompileError(f"{node.name}: cannot quantise {node.op}")
         x, w, b = node.inputs
@@ -155,6 +160,34 @@ def quantize(graph: Graph, calibration: dict[str, NDArray[Any]]) -> Graph:
     return g
 
 
+def _quantize_elementwise(g: Graph, node: Node, env: dict[str, Any]) -> None:
+    """Average pools (requantise the window sum by 1/count) and residual adds."""
+    s_y = _scale(env[node.outputs[0]])
+    g.values[node.outputs[0]].scale = s_y
+    s_x = g.values[node.inputs[0]].scale
+    assert s_x is not None
+    try:
+        if node.op == "avgpool":
+            kh, kw = node.attrs["kernel"]
+            mult, shift = golden.quantize_multiplier(s_x / (s_y * kh * kw))
+            node.attrs.update(mult=mult, shift=shift, s_x=s_x, s_y=s_y)
+            return
+        s_b = g.values[node.inputs[1]].scale
+        assert s_b is not None
+        params = golden.add_params(s_x, s_b, s_y)
+    except GoldenError as e:
+        raise CompileError(f"{node.name}: {e}") from None
+    act = node.attrs.get("act")
+    if act == "relu":
+        activation = golden.Activation.relu()
+    elif act == "clip":
+        attrs = node.attrs["act_attrs"]
+        activation = golden.Activation.clip(attrs.get("lo"), attrs.get("hi"), s_y)
+    else:
+        activation = golden.NO_ACTIVATION
+    node.attrs.update(params=params, activation=activation)
+
+
 def lower(graph: Graph) -> Graph:
     """Rewrite quantised dense layers into accelerator GEMMs; layout ops become aliases."""
     g = graph.copy()
@@ -178,9 +211,9 @@ def lower(graph: Graph) -> Graph:
             attrs = {k: node.attrs[k] for k in keys}
             attrs.update({k: node.attrs[k] for k in ("strides", "pads", "dilations")})
             lowered.append(Node("hw.conv", node.name, [ins[0]], list(node.outputs), attrs))
-        elif node.op == "maxpool":
+        elif node.op in ("maxpool", "avgpool", "add"):
             lowered.append(
-                Node("hw.maxpool", node.name, [ins[0]], list(node.outputs), dict(node.attrs))
+                Node(f"hw.{node.op}", node.name, ins, list(node.outputs), dict(node.attrs))
             )
         elif node.op in LAYOUT_OPS:
             # Row-major [N, ...] and its flattening share one buffer.

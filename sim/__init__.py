@@ -7,13 +7,16 @@ whose cycle count, performance counters and error (code, instruction index) foll
 :class:`~systolic.spec.program.Program` and its tensors; :func:`chrome_trace` draws the timeline.
 
 The simulator is event-driven at instruction granularity (see :mod:`.schedule`): its speed
-depends on the number of instructions, not of cycles.
+depends on the number of instructions, not of cycles. ``simulate(..., mode="step")`` runs the
+same contract one cycle at a time instead (see :mod:`.stepper`): much slower, independent of
+the scheduler's event arithmetic, and able to write a VCD waveform of every cycle.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, TextIO
 
 import numpy as np
 import numpy.typing as npt
@@ -27,10 +30,12 @@ from .result import SimError, SimResult, Stats, TimelineEntry, UnitStats
 from .schedule import run_schedule
 from .state import Machine
 from .stats import COUNTER_NAMES, counters, stats
+from .stepper import step
 from .trace import chrome_trace
 
 __all__ = [
     "COUNTER_NAMES",
+    "MODES",
     "SimError",
     "SimResult",
     "Stats",
@@ -43,6 +48,7 @@ __all__ = [
 ]
 
 _UNIT_NAMES = {0: "load", 1: "execute", 2: "store", HALT: "fetch"}
+MODES = ("fast", "step")
 
 
 def simulate(
@@ -52,6 +58,8 @@ def simulate(
     *,
     max_cycles: int | None = None,
     trace: bool = False,
+    mode: Literal["fast", "step"] = "fast",
+    vcd: str | os.PathLike[str] | TextIO | None = None,
 ) -> SimResult:
     """Run a program from reset until it halts, fails or deadlocks.
 
@@ -68,6 +76,15 @@ def simulate(
         cycles. Every program stops by itself (deadlock is detected), so this only bounds time.
     trace : bool
         Also return the per-instruction timeline (``SimResult.timeline``).
+    mode : {"fast", "step"}
+        ``"fast"``: the event-driven scheduler, whose cost is per instruction. ``"step"``: a
+        literal cycle-by-cycle model of the contract, whose cost is per cycle (a few µs a
+        cycle); same result, for debugging, waveforms and cross-checking the fast mode.
+    vcd : str, path-like or text stream, optional
+        ``mode="step"`` only: write a VCD waveform of every cycle (per-unit busy, stall and
+        its reason, pop, the PCs in flight and at the queue heads, queue occupancy, token
+        counters, dispatch, array and bus activity) to this file or stream. One cycle is
+        10 ns; the signals are listed in ``sim/README.md``.
 
     Returns
     -------
@@ -78,9 +95,27 @@ def simulate(
     ------
     SimError
         If ``max_cycles`` is exceeded.
+    ValueError
+        If ``mode`` is unknown, or ``vcd`` is given without ``mode="step"``.
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+    if vcd is not None and mode != "step":
+        raise ValueError("a VCD waveform needs the stepping mode: simulate(..., mode='step')")
     image = bytearray(memory)
     machine = Machine(config, image)
+    if mode == "step":
+        run = step(config, instructions, machine, len(image), max_cycles, vcd)
+        return SimResult(
+            cycles=run.stop + 1,
+            error=run.error,
+            error_index=run.error_index,
+            error_message=run.error_message,
+            counters=run.counters,
+            memory=bytes(image),
+            stats=run.stats,
+            timeline=run.timeline if trace else None,
+        )
     sched = run_schedule(config, instructions, machine, len(image), max_cycles)
     c = counters(sched)
     timeline = None
@@ -121,7 +156,7 @@ def run_program(
     inputs : mapping of str to array_like
         Quantised integer values for every input tensor, by name, shaped as its descriptor.
     **kw
-        Passed to :func:`simulate` (``max_cycles``, ``trace``).
+        Passed to :func:`simulate` (``max_cycles``, ``trace``, ``mode``, ``vcd``).
 
     Returns
     -------

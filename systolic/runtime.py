@@ -76,6 +76,21 @@ def _golden_layer(memory: bytearray, layer: dict[str, Any]) -> NDArray[Any]:
     x = _tensor(memory, layer["x"])
     if op == "maxpool":
         return golden.max_pool2d(x, layer["kernel"], layer["stride"], layer["padding"])
+    if op == "avgpool":
+        return golden.avg_pool2d(
+            x,
+            layer["kernel"],
+            layer["stride"],
+            layer["padding"],
+            s_x=layer["s_x"],
+            s_y=layer["s_y"],
+        )
+    if op == "add":
+        m_a, m_b, mult, shift = layer["params"]
+        params = golden.AddParams(m_a, m_b, mult, shift, 1.0)
+        return golden.add_int(
+            x, _tensor(memory, layer["b"]), params, _activation(memory, layer["act"])
+        )
     bias = None if layer["bias"] is None else _tensor(memory, layer["bias"])
     args = (
         _tensor(memory, layer["w"]),

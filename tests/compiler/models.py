@@ -139,3 +139,67 @@ def cnn_onnx(
     model.ir_version = 8
     x = np.clip(rng.normal(0.3, 0.35, (32, 1, size, size)), 0, 1).astype(np.float32)
     return model, x
+
+
+def residual_onnx(
+    rng: np.random.Generator, *, channels: int = 6, size: int = 8, opset: int = 17
+) -> tuple[onnx.ModelProto, NDArray[np.float32]]:
+    """A ResNet basic block and its head: Conv → Relu → Conv → Add(skip) → Relu →
+    AveragePool(2) → GlobalAveragePool → Flatten → Gemm → Softmax."""
+    c = channels
+    w1 = rng.normal(0, 0.3, (c, c, 3, 3)).astype(np.float32)
+    w2 = rng.normal(0, 0.3, (c, c, 3, 3)).astype(np.float32)
+    b1 = rng.normal(0, 0.1, c).astype(np.float32)
+    b2 = rng.normal(0, 0.1, c).astype(np.float32)
+    fc = rng.normal(0, 0.5, (5, c)).astype(np.float32)
+    fcb = rng.normal(0, 0.1, 5).astype(np.float32)
+    inits = [
+        numpy_helper.from_array(a, n)
+        for a, n in [
+            (w1, "c1.w"),
+            (b1, "c1.b"),
+            (w2, "c2.w"),
+            (b2, "c2.b"),
+            (fc, "fc.w"),
+            (fcb, "fc.b"),
+        ]
+    ]
+    nodes = [
+        helper.make_node(
+            "Conv",
+            ["x", "c1.w", "c1.b"],
+            ["a1"],
+            name="conv1",
+            kernel_shape=[3, 3],
+            pads=[1, 1, 1, 1],
+        ),
+        helper.make_node("Relu", ["a1"], ["r1"], name="relu1"),
+        helper.make_node(
+            "Conv",
+            ["r1", "c2.w", "c2.b"],
+            ["a2"],
+            name="conv2",
+            kernel_shape=[3, 3],
+            pads=[1, 1, 1, 1],
+        ),
+        helper.make_node("Add", ["a2", "x"], ["s"], name="add"),
+        helper.make_node("Relu", ["s"], ["r2"], name="relu2"),
+        helper.make_node(
+            "AveragePool", ["r2"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]
+        ),
+        helper.make_node("GlobalAveragePool", ["p"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc.w", "fc.b"], ["logits"], name="fc", transB=1),
+        helper.make_node("Softmax", ["logits"], ["probs"], name="softmax", axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "resblock",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", c, size, size])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 5])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    x = rng.normal(0, 1, (32, c, size, size)).astype(np.float32)
+    return model, x

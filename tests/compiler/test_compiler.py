@@ -17,7 +17,7 @@ from systolic.runtime import RunError, run
 from systolic.spec.config import PRESETS, AcceleratorConfig
 from systolic.spec.errors import CompileError
 
-from .models import cnn_onnx, mlp_onnx
+from .models import cnn_onnx, mlp_onnx, residual_onnx
 
 TINY = PRESETS["tiny"]
 RECT = AcceleratorConfig(
@@ -69,6 +69,30 @@ def test_onnx_cnn_matches_onnxruntime_and_golden(config: AcceleratorConfig, pool
     assert _rel_l2(sim.outputs["probs"], want) <= 0.05
     assert (sim.outputs["probs"].argmax(1) == want.argmax(1)).mean() >= 0.9
     assert sim.stats["counters"]["macs"] == sim.stats["macs"]
+
+
+@pytest.mark.parametrize("config", [TINY, RECT, PRESETS["default"]], ids=["tiny", "rect", "8x8"])
+def test_residual_block_with_average_pools(config: AcceleratorConfig) -> None:
+    """Conv → Relu → Conv → Add(skip) → Relu → AveragePool → GlobalAveragePool → Gemm."""
+    model, x = residual_onnx(np.random.default_rng(9))
+    batch = x[:4]
+    program = compile_model(model, config, calibration=x, batch=len(batch))
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"x": batch})[0]
+    sim = run(program, batch, backend="sim")
+    gold = run(program, batch, backend="golden")
+    assert np.array_equal(sim.raw["probs"], gold.raw["probs"])
+    assert _rel_l2(sim.outputs["probs"], want) <= 0.05
+    assert (sim.outputs["probs"].argmax(1) == want.argmax(1)).all()
+
+
+def test_residual_block_on_the_rtl() -> None:
+    model, x = residual_onnx(np.random.default_rng(10), channels=3, size=4)
+    program = compile_model(model, TINY, calibration=x, batch=1)
+    rtl = run(program, x[:1], backend="rtl", simulator="icarus")
+    sim = run(program, x[:1], backend="sim")
+    assert np.array_equal(rtl.raw["probs"], sim.raw["probs"])
+    assert rtl.stats["counters"] == sim.stats["counters"]
 
 
 def test_cnn_on_the_rtl() -> None:
