@@ -90,10 +90,11 @@ class Buffer:
     addr: int
     shape: tuple[int, ...]  # logical: (N, F) or (N, C, H, W)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
+    image: bool = False  # NCHW logical, NHWC in memory (otherwise plain row-major)
 
     @property
     def is_image(self) -> bool:
-        return len(self.shape) == 4
+        return self.image
 
     @property
     def geometry(self) -> tuple[int, int, int, int]:
@@ -110,9 +111,14 @@ class Buffer:
     def desc(self, name: str, scale: float, *, logical: bool) -> TensorDesc:
         """The interior as a tensor: logical NCHW (for users) or NHWC (for the golden layers)."""
         if not self.is_image:
-            n, f = self.shape
+            strides = tuple(int(np.prod(self.shape[i + 1 :])) for i in range(len(self.shape)))
             return TensorDesc(
-                name=name, shape=(n, f), dtype="int8", scale=scale, offset=self.addr, strides=(f, 1)
+                name=name,
+                shape=self.shape,
+                dtype="int8",
+                scale=scale,
+                offset=self.addr,
+                strides=strides,
             )
         n, c, h, w = self.shape
         _, hp, wp, _ = self.geometry
@@ -182,25 +188,35 @@ def _emit_matmul_layer(
     k_tiles: list[KTile],
     barrier_in: bool,
     barrier_out: bool,
+    placed: dict[str, int] | None = None,
 ) -> dict[str, int]:
-    """The shared weight-stationary schedule; returns where the constants were placed."""
+    """The shared weight-stationary schedule; returns where the constants were placed.
+
+    ``placed`` (from an earlier call for the same node, e.g. the previous time step of a
+    recurrent layer) reuses constants already in the memory image.
+    """
     cfg = em.config
     R, C = cfg.rows, cfg.cols
     w2: NDArray[Any] = node.attrs["w2"]  # [K, N]
     N = w2.shape[1]
     nt = -(-N // C)
     act: golden.Activation = node.attrs["activation"]
-    w_addr = em.place(w2, "int8")
     bias = node.attrs["b_q"]
-    bias_addr = em.place(_padded(bias, nt * C), "int32") if bias is not None else None
-    quant = np.concatenate(
-        [_padded(node.attrs["mult"], nt * C), _padded(node.attrs["shift"], nt * C)]
-    )
-    quant_addr = em.place(quant, "int32")
-    lut_addr = None
-    if act.kind == "lut":
-        assert act.table is not None
-        lut_addr = em.place(_padded(act.table, cfg.lut_rows * C), "int8")
+    if placed is None:
+        quant = np.concatenate(
+            [_padded(node.attrs["mult"], nt * C), _padded(node.attrs["shift"], nt * C)]
+        )
+        lut = act.table
+        placed = {
+            "w": em.place(w2, "int8"),
+            "bias": em.place(_padded(bias, nt * C), "int32") if bias is not None else -1,
+            "quant": em.place(quant, "int32"),
+            "lut": em.place(_padded(lut, cfg.lut_rows * C), "int8") if lut is not None else -1,
+            "nt": nt,
+        }
+    w_addr, quant_addr = placed["w"], placed["quant"]
+    bias_addr = placed["bias"] if placed["bias"] >= 0 else None
+    lut_addr = placed["lut"] if placed["lut"] >= 0 else None
 
     pre: list[tuple[int, int, int, Elem]] = []
     acc_rows = 0
@@ -301,13 +317,7 @@ def _emit_matmul_layer(
         )
     if barrier_out:
         em.emit("sync", "pop_next", "push_prev", unit=Unit.EXECUTE)
-    return {
-        "w": w_addr,
-        "bias": -1 if bias_addr is None else bias_addr,
-        "quant": quant_addr,
-        "lut": -1 if lut_addr is None else lut_addr,
-        "nt": nt,
-    }
+    return placed
 
 
 def _act_record(act: golden.Activation, lut_addr: int) -> dict[str, Any]:
@@ -319,11 +329,13 @@ def _act_record(act: golden.Activation, lut_addr: int) -> dict[str, Any]:
     }
 
 
-def _emit_gemm(em: Emitter, node: Node, x: Buffer, y: Buffer, **barriers: bool) -> dict[str, Any]:
+def _emit_gemm(
+    em: Emitter, node: Node, x: Buffer, y: Buffer, *, barrier_in: bool, barrier_out: bool
+) -> dict[str, Any]:
     R = em.config.rows
     w2 = node.attrs["w2"]
     K, N = w2.shape
-    M = x.shape[0]
+    M = x.shape[0] if x.is_image else int(np.prod(x.shape[:-1]))
 
     if x.is_image and any(x.pads):
         raise CompileError(
@@ -346,7 +358,9 @@ def _emit_gemm(em: Emitter, node: Node, x: Buffer, y: Buffer, **barriers: bool) 
         return out
 
     k_tiles = [KTile(k0, min(R, K - k0), 0) for k0 in range(0, K, R)]
-    where = _emit_matmul_layer(em, node, tile_rows=rows, k_tiles=k_tiles, **barriers)
+    where = _emit_matmul_layer(
+        em, node, tile_rows=rows, k_tiles=k_tiles, barrier_in=barrier_in, barrier_out=barrier_out
+    )
     nt = where["nt"] * em.config.cols
     return {
         "op": "gemm",
@@ -362,7 +376,9 @@ def _emit_gemm(em: Emitter, node: Node, x: Buffer, y: Buffer, **barriers: bool) 
     }
 
 
-def _emit_conv(em: Emitter, node: Node, x: Buffer, y: Buffer, **barriers: bool) -> dict[str, Any]:
+def _emit_conv(
+    em: Emitter, node: Node, x: Buffer, y: Buffer, *, barrier_in: bool, barrier_out: bool
+) -> dict[str, Any]:
     R = em.config.rows
     a = node.attrs
     kh_n, kw_n, cin, cout = a["w_q"].shape
@@ -433,7 +449,9 @@ def _emit_conv(em: Emitter, node: Node, x: Buffer, y: Buffer, **barriers: bool) 
         return out
 
     node.attrs["w2"] = a["w_q"].reshape(kh_n * kw_n * cin, cout)
-    where = _emit_matmul_layer(em, node, tile_rows=rows, k_tiles=k_tiles, **barriers)
+    where = _emit_matmul_layer(
+        em, node, tile_rows=rows, k_tiles=k_tiles, barrier_in=barrier_in, barrier_out=barrier_out
+    )
     nt = where["nt"] * em.config.cols
     del hp
     return {
@@ -661,7 +679,96 @@ def _emit_add(
     }
 
 
+def _emit_rnn(
+    em: Emitter, node: Node, ins: list[Buffer], y: Buffer, *, barrier_in: bool, barrier_out: bool
+) -> dict[str, Any]:
+    """An Elman RNN: one GEMM per time step over [x_t, h_(t-1)] with the tanh LUT on the store
+    path; each step reads the hidden state the previous step stored (a barrier apart)."""
+    R = em.config.rows
+    x = ins[0]
+    gate: golden.QuantGate = node.attrs["gate"]
+    t_len, batch, n_in = x.shape
+    hidden = gate.hidden_size
+    node.attrs.update(
+        w2=np.concatenate([gate.wx, gate.wh]),
+        b_q=gate.bias,
+        mult=gate.mult,
+        shift=gate.shift,
+        activation=golden.Activation.lookup(golden.TANH_LUT),
+    )
+    h0 = node.attrs["h0_q"]
+    h0_addr = em.place(np.zeros((batch, hidden)) if h0 is None else h0, "int8")
+    k_tiles = [KTile(k0, min(R, n_in - k0), 0) for k0 in range(0, n_in, R)] + [
+        KTile(n_in + k0, min(R, hidden - k0), 1) for k0 in range(0, hidden, R)
+    ]
+    placed = None
+    for t in range(t_len):
+        h_src = h0_addr if t == 0 else y.addr + (t - 1) * batch * hidden
+
+        def rows(mt: int, t: int = t, h_src: int = h_src) -> list[MTile]:
+            out = []
+            for m0 in range(0, batch, mt):
+                mr = min(mt, batch - m0)
+
+                def load(index: int, w_row: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
+                    if index == 0:
+                        return {
+                            "addr": x.addr + (t * batch + m0) * n_in + w_row,
+                            "n_inner": mr,
+                            "stride_inner": n_in,
+                        }
+                    return {
+                        "addr": h_src + m0 * hidden + w_row - n_in,
+                        "n_inner": mr,
+                        "stride_inner": hidden,
+                    }
+
+                def store(n0: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
+                    return {
+                        "addr": y.addr + (t * batch + m0) * hidden + n0,
+                        "n_inner": mr,
+                        "stride_inner": hidden,
+                    }
+
+                out.append(MTile(mr, load, store))
+            return out
+
+        placed = _emit_matmul_layer(
+            em,
+            node,
+            tile_rows=rows,
+            k_tiles=k_tiles,
+            placed=placed,
+            barrier_in=barrier_in or t > 0,
+            barrier_out=barrier_out or t < t_len - 1,
+        )
+    assert placed is not None
+    nt = placed["nt"] * em.config.cols
+    w_addr = placed["w"]
+    return {
+        "op": "rnn",
+        "name": node.name,
+        "x": x.desc("x", 1.0, logical=False).to_json(),
+        "wx": _desc("wx", (n_in, hidden), "int8", w_addr),
+        "wh": _desc("wh", (hidden, hidden), "int8", w_addr + n_in * hidden),
+        "bias": _desc("bias", (hidden,), "int32", placed["bias"]),
+        "mult": _desc("mult", (hidden,), "int32", placed["quant"]),
+        "shift": _desc("shift", (hidden,), "int32", placed["quant"] + nt * 4),
+        "h0": _desc("h0", (batch, hidden), "int8", h0_addr),
+        "y": TensorDesc(
+            name="y",
+            shape=(t_len, batch, hidden),
+            dtype="int8",
+            scale=1.0,
+            offset=y.addr,
+            strides=(batch * hidden, hidden, 1),
+        ).to_json(),
+        "macs": t_len * batch * (n_in + hidden) * hidden,
+    }
+
+
 EMITTERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "hw.rnn": _emit_rnn,
     "hw.gemm": lambda em, node, ins, y, **kw: _emit_gemm(em, node, ins[0], y, **kw),
     "hw.conv": lambda em, node, ins, y, **kw: _emit_conv(em, node, ins[0], y, **kw),
     "hw.maxpool": _emit_pool,
@@ -682,8 +789,24 @@ def _allocate(em: Emitter, graph: Graph) -> dict[str, Buffer]:
                 fills.add(0 if node.op == "hw.conv" else -128)
     buffers = {}
     names = list(graph.inputs) + [
-        o for n in graph.nodes for o in n.outputs if n.op.startswith("hw.")
+        o for n in graph.nodes for o in n.outputs if n.op.startswith("hw.") and o
     ]
+    for node in graph.nodes:
+        if node.op == "hw.rnn":
+            # Y holds every step's hidden state; Y_h is a view of its last step.
+            t_len, batch, hidden = (
+                *graph.values[node.inputs[0]].shape[:2],
+                node.attrs["gate"].hidden_size,
+            )
+            y_name = node.outputs[0] or f"{node.name}:Y"
+            node.outputs[0] = y_name
+            addr = em.alloc(t_len * batch * hidden)
+            buffers[y_name] = Buffer(addr, (t_len, 1, batch, hidden))
+            if len(node.outputs) > 1 and node.outputs[1]:
+                buffers[node.outputs[1]] = Buffer(
+                    addr + (t_len - 1) * batch * hidden, (1, batch, hidden)
+                )
+    names = [n for n in names if n not in buffers]
     for name in names:
         v = graph.values[name]
         pads, fills = need.get(name, ([0, 0, 0, 0], set()))
@@ -696,11 +819,14 @@ def _allocate(em: Emitter, graph: Graph) -> dict[str, Buffer]:
         if len(v.shape) == 4:
             n, c, h, w = v.shape
             size = n * (h + pads[0] + pads[2]) * (w + pads[1] + pads[3]) * c
-        elif len(v.shape) == 2:
-            size = int(np.prod(v.shape))
         else:
-            raise CompileError(f"{name!r}: {len(v.shape)}-D activations are not supported")
-        buffers[name] = Buffer(em.alloc(size, fill), v.shape, (pads[0], pads[1], pads[2], pads[3]))
+            size = int(np.prod(v.shape))
+        buffers[name] = Buffer(
+            em.alloc(size, fill),
+            v.shape,
+            (pads[0], pads[1], pads[2], pads[3]),
+            image=len(v.shape) == 4,
+        )
     return buffers
 
 
@@ -716,7 +842,7 @@ def emit_program(graph: Graph, config: AcceleratorConfig) -> Program:
         record = EMITTERS[node.op](
             em,
             node,
-            [buffers[v] for v in node.inputs],
+            [buffers[v] for v in node.inputs if v],
             buffers[node.outputs[0]],
             barrier_in=i > 0,
             barrier_out=i < len(layers_nodes) - 1,

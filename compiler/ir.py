@@ -31,7 +31,10 @@ OPS = {
     "maxpool": 1,  # attrs kernel, strides, pads
     "avgpool": 1,  # attrs kernel, strides, pads (no padding), global
     "add": 2,  # residual: two activations of one shape
+    "rnn": 5,  # X [T, B, I], W [1, H, I], R [1, H, H], B [1, 2H] or "", initial_h or ""
+    "squeeze": 1,  # layout only: drop size-1 axes (attrs axes)
     "hw.gemm": 1,  # x; integer params in attrs
+    "hw.rnn": 2,  # X, initial h (or "")
     "hw.conv": 1,
     "hw.maxpool": 1,
     "hw.avgpool": 1,
@@ -112,6 +115,7 @@ class Value:
     shape: tuple[int, ...]
     data: NDArray[Any] | None = None
     scale: float | None = None  # set by quantize for activations
+    batch_axis: int = 0  # the axis that calibration batches may size freely (inputs)
 
     @property
     def is_const(self) -> bool:
@@ -170,6 +174,8 @@ class Graph:
                         f"after {stage}: node {node.name!r} reads {name!r} before it is defined"
                     )
             for name in node.outputs:
+                if not name:  # an optional output nobody asked for
+                    continue
                 if name not in self.values:
                     raise CompileError(
                         f"after {stage}: output {name!r} of {node.name!r} has no value"
@@ -208,6 +214,32 @@ class Graph:
                 y = x + env[node.inputs[1]]
                 if "act" in node.attrs:
                     y = activation(node.attrs["act"], node.attrs["act_attrs"], y)
+            elif node.op == "rnn":
+                w, r = env[node.inputs[1]][0], env[node.inputs[2]][0]
+                hidden = w.shape[0]
+                bias = (
+                    env[node.inputs[3]][0, :hidden] + env[node.inputs[3]][0, hidden:]
+                    if node.inputs[3]
+                    else np.zeros(hidden)
+                )
+                h = np.zeros((x.shape[1], hidden))
+                if node.inputs[4]:
+                    h0 = env[node.inputs[4]][0]
+                    # A calibration batch may differ from the compiled one: broadcast a state
+                    # that is the same for every sequence (PyTorch's zeros).
+                    h = h0 if h0.shape[0] == x.shape[1] else np.broadcast_to(h0[:1], h.shape)
+                ys = []
+                for t in range(x.shape[0]):
+                    h = np.tanh(x[t] @ w.T + h @ r.T + bias)
+                    ys.append(h)
+                y_all = np.stack(ys)[:, None]  # [T, 1, B, H]
+                outs = [y_all, h[None]]
+                for name, value in zip(node.outputs, outs, strict=True):
+                    if name:
+                        env[name] = value
+                continue
+            elif node.op == "squeeze":
+                y = np.squeeze(x, axis=tuple(node.attrs["axes"]))
             elif node.op == "flatten":
                 y = x.reshape(x.shape[0], -1)
             elif node.op == "softmax":

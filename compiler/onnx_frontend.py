@@ -67,6 +67,61 @@ def _pads(pads: Any) -> tuple[int, int, int, int]:
     return (p[0], p[1], p[2], p[3])
 
 
+def _import_rnn(
+    node: onnx.NodeProto,
+    attrs: dict[str, Any],
+    consts: dict[str, Any],
+    shape_of: Any,
+    const_value: Any,
+    shapes: dict[str, tuple[int, ...]],
+    values: dict[str, Value],
+    nodes: list[Node],
+    unsupported: list[str],
+) -> None:
+    """ONNX RNN (forward, tanh) with optional B, sequence_lens (all full) and initial_h."""
+    name = node.name or "RNN"
+    ins = list(node.input) + [""] * (6 - len(node.input))
+    x, w, r, b, seq_lens, h0 = ins[:6]
+    acts = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
+    direction = attrs.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    problems = []
+    if direction != "forward":
+        problems.append(f"direction {direction}")
+    if acts and [a.lower() for a in acts] != ["tanh"]:
+        problems.append(f"activations {acts}")
+    if attrs.get("clip") is not None:
+        problems.append("clip")
+    if attrs.get("layout", 0):
+        problems.append("layout 1")
+    if w not in consts or r not in consts or (b and b not in consts):
+        problems.append("non-constant weights")
+    if h0 and h0 not in consts:
+        problems.append("a computed initial_h")
+    shape = shape_of(x)
+    if seq_lens and (seq_lens not in consts or (consts[seq_lens] != shape[0]).any()):
+        problems.append("sequence_lens shorter than the sequence")
+    if problems:
+        unsupported.append(f"{name} (RNN with {', '.join(problems)})")
+        return
+    hidden = int(consts[w].shape[1])
+    t_len, batch = shape[0], shape[1]
+    outs = list(node.output) + [""] * (2 - len(node.output))
+    out_shapes = [(t_len, 1, batch, hidden), (1, batch, hidden)]
+    for out, out_shape in zip(outs, out_shapes, strict=True):
+        if out:
+            shapes[out] = out_shape
+            values[out] = Value(out, out_shape)
+    inputs = [
+        x,
+        const_value(w).name,
+        const_value(r).name,
+        const_value(b).name if b else "",
+        const_value(h0).name if h0 else "",
+    ]
+    nodes.append(Node("rnn", name, inputs, outs[:2], {"hidden": hidden}))
+
+
 def load_onnx(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
     """Read a model from a path, bytes or a ModelProto, with one-line errors."""
     if isinstance(model, onnx.ModelProto):
@@ -144,12 +199,13 @@ def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1
                 f"{onnx.TensorProto.DataType.Name(ttype.elem_type)} is not "
                 "supported (float models only)"
             )
+        fixed = [d.HasField("dim_value") and d.dim_value > 0 for d in ttype.shape.dim]
         dims = tuple(
-            d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else batch
-            for d in ttype.shape.dim
+            d.dim_value if ok else batch for d, ok in zip(ttype.shape.dim, fixed, strict=True)
         )
         shapes[inp.name] = dims
-        values[inp.name] = Value(inp.name, dims)
+        axis = fixed.index(False) if False in fixed else 0
+        values[inp.name] = Value(inp.name, dims, batch_axis=axis)
         inputs.append(inp.name)
 
     nodes: list[Node] = []
@@ -307,6 +363,23 @@ def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1
                     strides=(1, 1),
                     pads=(0, 0, 0, 0),
                 )
+            elif kind == "RNN":
+                _import_rnn(
+                    node, attrs, consts, shape_of, const_value, shapes, values, nodes, unsupported
+                )
+            elif kind == "Squeeze":
+                shape = shape_of(node.input[0])
+                axes = attrs.get("axes")
+                if axes is None and len(node.input) > 1 and node.input[1]:
+                    axes = consts.get(node.input[1])
+                if axes is None:
+                    axes = [i for i, d in enumerate(shape) if d == 1]
+                axes = [int(a) % len(shape) for a in axes]
+                if any(shape[a] != 1 for a in axes):
+                    unsupported.append(f"{node.name or kind} (Squeeze of a non-unit axis)")
+                    continue
+                out_shape = tuple(d for i, d in enumerate(shape) if i not in axes)
+                emit("squeeze", node, [node.input[0]], out_shape, axes=axes)
             elif kind == "Add" and not any(n in consts for n in node.input):
                 a, b = node.input
                 if shape_of(a) != shape_of(b):

@@ -16,7 +16,7 @@ __all__ = ["fuse_activations", "lower", "quantize", "validate"]
 
 ACTIVATION_OPS = ("relu", "clip", "sigmoid", "tanh")
 FUSABLE = ("dense", "conv", "add")
-LAYOUT_OPS = ("flatten",)
+LAYOUT_OPS = ("flatten", "squeeze")
 
 
 def validate(graph: Graph, config: AcceleratorConfig) -> Graph:
@@ -95,13 +95,13 @@ def quantize(graph: Graph, calibration: dict[str, NDArray[Any]]) -> Graph:
     for name in g.inputs:
         if name not in calibration:
             raise CompileError(f"calibration data for input {name!r} is missing")
-        want, got = g.values[name].shape[1:], np.shape(calibration[name])[1:]
-        if tuple(got) != tuple(want):
-            dims = ", ".join(map(str, want))
-            raise CompileError(
-                f"calibration data for {name!r} has shape "
-                f"{np.shape(calibration[name])}, expected (N, {dims})"
-            )
+        value = g.values[name]
+        got = np.shape(calibration[name])
+        want = list(value.shape)
+        want[value.batch_axis] = -1
+        if len(got) != len(want) or any(w not in (-1, d) for w, d in zip(want, got, strict=False)):
+            dims = ", ".join("N" if w == -1 else str(w) for w in want)
+            raise CompileError(f"calibration data for {name!r} has shape {got}, expected ({dims})")
     env = g.float_forward({n: np.asarray(calibration[n], dtype=np.float64) for n in g.inputs})
     for name in g.inputs:
         g.values[name].scale = _scale(env[name])
@@ -116,6 +116,9 @@ def quantize(graph: Graph, calibration: dict[str, NDArray[Any]]) -> Graph:
             continue
         if node.op in ("avgpool", "add"):
             _quantize_elementwise(g, node, env)
+            continue
+        if node.op == "rnn":
+            _quantize_rnn(g, node)
             continue
         if node.op not in FUSABLE:  # pragma: no cover - validate() rejects the rest
             raise CompileError(f"{node.name}: cannot quantise {node.op}")
@@ -158,6 +161,34 @@ def quantize(graph: Graph, calibration: dict[str, NDArray[Any]]) -> Graph:
         )
     g.verify("quantize")
     return g
+
+
+def _quantize_rnn(g: Graph, node: Node) -> None:
+    """The Elman cell in the fixed-point form of docs/quantisation.md (hidden state Q0.7)."""
+    x, w, r, b, h0 = node.inputs
+    s_x = g.values[x].scale
+    assert s_x is not None
+    wd, rd = g.values[w].data, g.values[r].data
+    assert wd is not None and rd is not None
+    hidden = wd.shape[1]
+    bias = None
+    if b:
+        bd = g.values[b].data
+        assert bd is not None
+        bias = bd[0, :hidden] + bd[0, hidden:]
+    try:
+        gate = golden.quantize_rnn_weights(wd[0].T, rd[0].T, bias, s_x)
+    except GoldenError as e:
+        raise CompileError(f"{node.name}: {e}") from None
+    h0_q = None
+    if h0:
+        hd = g.values[h0].data
+        assert hd is not None
+        h0_q = golden.quantize(hd[0], golden.H_SCALE)
+    node.attrs.update(gate=gate, h0_q=h0_q)
+    for out in node.outputs:
+        if out:
+            g.values[out].scale = golden.H_SCALE
 
 
 def _quantize_elementwise(g: Graph, node: Node, env: dict[str, Any]) -> None:
@@ -211,6 +242,10 @@ def lower(graph: Graph) -> Graph:
             attrs = {k: node.attrs[k] for k in keys}
             attrs.update({k: node.attrs[k] for k in ("strides", "pads", "dilations")})
             lowered.append(Node("hw.conv", node.name, [ins[0]], list(node.outputs), attrs))
+        elif node.op == "rnn":
+            lowered.append(
+                Node("hw.rnn", node.name, [ins[0], ""], list(node.outputs), dict(node.attrs))
+            )
         elif node.op in ("maxpool", "avgpool", "add"):
             lowered.append(
                 Node(f"hw.{node.op}", node.name, ins, list(node.outputs), dict(node.attrs))

@@ -85,6 +85,20 @@ def _golden_layer(memory: bytearray, layer: dict[str, Any]) -> NDArray[Any]:
             s_x=layer["s_x"],
             s_y=layer["s_y"],
         )
+    if op == "rnn":
+        w_x, w_h = _tensor(memory, layer["wx"]), _tensor(memory, layer["wh"])
+        hidden = w_h.shape[0]
+        gate = golden.QuantGate(
+            w_x,
+            w_h,
+            _tensor(memory, layer["bias"]),
+            _tensor(memory, layer["mult"]),
+            _tensor(memory, layer["shift"]),
+            golden.TANH_IN_SCALE,
+            np.ones(hidden),
+        )
+        ys, _ = golden.rnn(x, gate, _tensor(memory, layer["h0"]))
+        return ys
     if op == "add":
         m_a, m_b, mult, shift = layer["params"]
         params = golden.AddParams(m_a, m_b, mult, shift, 1.0)
@@ -100,7 +114,7 @@ def _golden_layer(memory: bytearray, layer: dict[str, Any]) -> NDArray[Any]:
     )
     act = _activation(memory, layer["act"])
     if op == "gemm":
-        return golden.fully_connected(x.reshape(x.shape[0], -1), *args, act)
+        return golden.fully_connected(x.reshape(-1, args[0].shape[0]), *args, act)
     if op == "conv":
         return golden.conv2d(
             x,

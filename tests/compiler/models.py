@@ -203,3 +203,68 @@ def residual_onnx(
     model.ir_version = 8
     x = rng.normal(0, 1, (32, c, size, size)).astype(np.float32)
     return model, x
+
+
+def rnn_onnx(
+    rng: np.random.Generator,
+    *,
+    seq: int = 6,
+    n_in: int = 5,
+    hidden: int = 7,
+    classes: int = 4,
+    opset: int = 17,
+) -> tuple[onnx.ModelProto, NDArray[np.float32]]:
+    """An Elman RNN as PyTorch's legacy exporter writes it: the zero initial state built from
+    Shape/Gather/Unsqueeze/Concat/ConstantOfShape, Y_h squeezed and fed to a Linear."""
+    w = rng.normal(0, 0.5, (1, hidden, n_in)).astype(np.float32)
+    r = rng.normal(0, 0.4, (1, hidden, hidden)).astype(np.float32)
+    b = rng.normal(0, 0.1, (1, 2 * hidden)).astype(np.float32)
+    fc = rng.normal(0, 0.5, (classes, hidden)).astype(np.float32)
+    fcb = rng.normal(0, 0.1, classes).astype(np.float32)
+    inits = [
+        numpy_helper.from_array(a, n)
+        for a, n in [
+            (w, "W"),
+            (r, "R"),
+            (b, "B"),
+            (fc, "fc.weight"),
+            (fcb, "fc.bias"),
+            (np.array([1], np.int64), "one"),
+            (np.array([hidden], np.int64), "hid"),
+            (np.array(1, np.int64), "batch_axis"),
+            (np.array([0], np.int64), "axis0"),
+        ]
+    ]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "batch_axis"], ["batch"], axis=0),
+        helper.make_node("Unsqueeze", ["batch", "axis0"], ["batch1"]),
+        helper.make_node("Concat", ["one", "batch1", "hid"], ["h0_shape"], axis=0),
+        helper.make_node(
+            "ConstantOfShape",
+            ["h0_shape"],
+            ["h0"],
+            value=numpy_helper.from_array(np.array([0.0], np.float32)),
+        ),
+        helper.make_node(
+            "RNN", ["x", "W", "R", "B", "", "h0"], ["y", "y_h"], name="/rnn/RNN", hidden_size=hidden
+        ),
+        helper.make_node("Squeeze", ["y_h", "axis0"], ["h_last"], name="/Squeeze"),
+        helper.make_node(
+            "Gemm", ["h_last", "fc.weight", "fc.bias"], ["logits"], name="/fc/Gemm", transB=1
+        ),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "rnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [seq, "N", n_in])],
+        [
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes]),
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [seq, 1, "N", hidden]),
+        ],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    x = rng.normal(0, 1, (seq, 16, n_in)).astype(np.float32)
+    return model, x

@@ -17,7 +17,7 @@ from systolic.runtime import RunError, run
 from systolic.spec.config import PRESETS, AcceleratorConfig
 from systolic.spec.errors import CompileError
 
-from .models import cnn_onnx, mlp_onnx, residual_onnx
+from .models import cnn_onnx, mlp_onnx, residual_onnx, rnn_onnx
 
 TINY = PRESETS["tiny"]
 RECT = AcceleratorConfig(
@@ -92,6 +92,33 @@ def test_residual_block_on_the_rtl() -> None:
     rtl = run(program, x[:1], backend="rtl", simulator="icarus")
     sim = run(program, x[:1], backend="sim")
     assert np.array_equal(rtl.raw["probs"], sim.raw["probs"])
+    assert rtl.stats["counters"] == sim.stats["counters"]
+
+
+@pytest.mark.parametrize("config", [TINY, RECT], ids=["tiny", "rect"])
+def test_rnn_as_pytorch_exports_it(config: AcceleratorConfig) -> None:
+    """ONNX RNN with the exporter's Shape/Gather/Concat/ConstantOfShape initial state, Y and
+    the squeezed Y_h into a Linear; the batch is axis 1 of the input."""
+    model, x = rnn_onnx(np.random.default_rng(11))
+    batch = x[:, :4]
+    program = compile_model(model, config, calibration=x, batch=4)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want_logits, want_y = sess.run(None, {"x": batch})
+    sim = run(program, batch, backend="sim")
+    gold = run(program, batch, backend="golden")
+    for name in ("logits", "y"):
+        assert np.array_equal(sim.raw[name], gold.raw[name])
+    # Hidden states are Q0.7 and the tanh LUT input 2^-5: a few percent over 6 steps.
+    assert _rel_l2(sim.outputs["y"], want_y) <= 0.05
+    assert _rel_l2(sim.outputs["logits"], want_logits) <= 0.05
+
+
+def test_rnn_on_the_rtl() -> None:
+    model, x = rnn_onnx(np.random.default_rng(12), seq=3, n_in=3, hidden=5)
+    program = compile_model(model, TINY, calibration=x, batch=2)
+    rtl = run(program, x[:, :2], backend="rtl", simulator="icarus")
+    sim = run(program, x[:, :2], backend="sim")
+    assert np.array_equal(rtl.raw["y"], sim.raw["y"])
     assert rtl.stats["counters"] == sim.stats["counters"]
 
 
