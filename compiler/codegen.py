@@ -91,6 +91,7 @@ class Buffer:
     shape: tuple[int, ...]  # logical: (N, F) or (N, C, H, W)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, left, bottom, right
     image: bool = False  # NCHW logical, NHWC in memory (otherwise plain row-major)
+    dtype: str = "int8"
 
     @property
     def is_image(self) -> bool:
@@ -111,11 +112,14 @@ class Buffer:
     def desc(self, name: str, scale: float, *, logical: bool) -> TensorDesc:
         """The interior as a tensor: logical NCHW (for users) or NHWC (for the golden layers)."""
         if not self.is_image:
-            strides = tuple(int(np.prod(self.shape[i + 1 :])) for i in range(len(self.shape)))
+            item = 4 if self.dtype == "int32" else 1
+            strides = tuple(
+                int(np.prod(self.shape[i + 1 :])) * item for i in range(len(self.shape))
+            )
             return TensorDesc(
                 name=name,
                 shape=self.shape,
-                dtype="int8",
+                dtype=self.dtype,
                 scale=scale,
                 offset=self.addr,
                 strides=strides,
@@ -481,6 +485,11 @@ class Block:
     store: dict[str, Any]
 
 
+def blocks_base(config: AcceleratorConfig, act: golden.Activation) -> int:
+    """First accumulator row of the blocks' regions (after the quantisation rows and LUT)."""
+    return 2 + (config.lut_rows if act.table is not None else 0)
+
+
 def _emit_blocks(
     em: Emitter,
     blocks: list[Block],
@@ -493,7 +502,8 @@ def _emit_blocks(
     """Emit blocks one at a time: loads → vector ops → store → execute sync → next loads.
 
     Accumulator rows 0 and 1 hold the per-tensor requantisation (the same M and s in every
-    lane); a block's regions start at row 2.
+    lane), then the LUT if the activation has one; the blocks' region rows (``dst``, ``a``,
+    ``b``, ``src``) count from :func:`blocks_base`.
     """
     C = em.config.cols
     rows = em.place(np.array([[quant[0]] * C, [quant[1]] * C]), "int32")
@@ -508,6 +518,34 @@ def _emit_blocks(
         addr=rows,
         stride_inner=4 * C,
     )
+    base = blocks_base(em.config, act)
+    if act.table is not None:
+        lut = em.place(_padded(act.table, em.config.lut_rows * C), "int8")
+        em.emit(
+            "load",
+            target=LoadTarget.ACC,
+            dst=2,
+            len=C,
+            n_inner=em.config.lut_rows,
+            addr=lut,
+            stride_inner=C,
+        )
+    blocks = [
+        Block(
+            [{**f, "dst": f["dst"] + base} for f in block.loads],
+            [
+                {
+                    **f,
+                    "dst": f["dst"] + base,
+                    "a": f["a"] + base,
+                    "b": f.get("b", 0) + (0 if f.get("b_imm") else base),
+                }
+                for f in block.vectors
+            ],
+            {**block.store, "src": block.store["src"] + base},
+        )
+        for block in blocks
+    ]
     for b, block in enumerate(blocks):
         release = b < len(blocks) - 1 or barrier_out
         for i, fields in enumerate(block.loads):
@@ -522,7 +560,7 @@ def _emit_blocks(
             em.emit("vector", *deps, **fields)
         if b == 0:
             em.emit("cfg_quant", "pop_prev", mult_row=0, shift_row=1)
-            _emit_store_config(em, act, 0)
+            _emit_store_config(em, act, 2)
         em.emit(
             "store",
             *([] if b == 0 else ["pop_prev"]),
@@ -587,7 +625,7 @@ def _emit_pool(
             ky, kx = divmod(w, kw_n)
             loads.append(
                 {
-                    "dst": 2 + w * chunk,
+                    "dst": w * chunk,
                     "len": cc,
                     "n_inner": nx,
                     "addr": x.pixel(n, oy * sh + ky - pt, ox0 * sw + kx - pl) + c0,
@@ -595,14 +633,14 @@ def _emit_pool(
                 }
             )
         vectors = [
-            {"op": op, "dst": 2, "a": 2, "b": 2 + w * chunk, "n": nx} for w in range(1, windows)
-        ] or [{"op": VecOp.MAX, "dst": 2, "a": 2, "b": 2, "n": nx}]
+            {"op": op, "dst": 0, "a": 0, "b": w * chunk, "n": nx} for w in range(1, windows)
+        ] or [{"op": VecOp.MAX, "dst": 0, "a": 0, "b": 0, "n": nx}]
         blocks.append(
             Block(
                 loads,
                 vectors,
                 {
-                    "src": 2,
+                    "src": 0,
                     "len": cc,
                     "n_inner": nx,
                     "addr": y.pixel(n, oy, ox0) + c0,
@@ -643,26 +681,26 @@ def _emit_add(
             _at(y, n, oy, ox0),
         )
         loads = [
-            {"dst": 2, "len": cc, "n_inner": nx, "addr": aa + c0, "stride_inner": sa},
-            {"dst": 2 + chunk, "len": cc, "n_inner": nx, "addr": ba + c0, "stride_inner": sb},
+            {"dst": 0, "len": cc, "n_inner": nx, "addr": aa + c0, "stride_inner": sa},
+            {"dst": chunk, "len": cc, "n_inner": nx, "addr": ba + c0, "stride_inner": sb},
         ]
         vectors = [
-            {"op": VecOp.MUL, "dst": 2, "a": 2, "b_imm": 1, "imm": params.m_a, "n": nx},
+            {"op": VecOp.MUL, "dst": 0, "a": 0, "b_imm": 1, "imm": params.m_a, "n": nx},
             {
                 "op": VecOp.MUL,
-                "dst": 2 + chunk,
-                "a": 2 + chunk,
+                "dst": chunk,
+                "a": chunk,
                 "b_imm": 1,
                 "imm": params.m_b,
                 "n": nx,
             },
-            {"op": VecOp.ADD, "dst": 2, "a": 2, "b": 2 + chunk, "n": nx},
+            {"op": VecOp.ADD, "dst": 0, "a": 0, "b": chunk, "n": nx},
         ]
         blocks.append(
             Block(
                 loads,
                 vectors,
-                {"src": 2, "len": cc, "n_inner": nx, "addr": ya + c0, "stride_inner": sy},
+                {"src": 0, "len": cc, "n_inner": nx, "addr": ya + c0, "stride_inner": sy},
             )
         )
     act: golden.Activation = node.attrs["activation"]
@@ -767,7 +805,197 @@ def _emit_rnn(
     }
 
 
+def _emit_lstm(
+    em: Emitter, node: Node, ins: list[Buffer], y: Buffer, *, barrier_in: bool, barrier_out: bool
+) -> dict[str, Any]:
+    """An LSTM step is four gate GEMMs (sigmoid or tanh LUT on the store path) and three
+    vector phases for the cell (docs/quantisation.md): c = (f·c >> 7) + (i·g >> 3) stored as
+    int32; tanh(c) through the store path's LUT; h = o·tanh(c) >> 7. Each sub-step is a
+    barrier apart, since each reads what the one before wrote."""
+    cfg = em.config
+    R, C = cfg.rows, cfg.cols
+    x = ins[0]
+    weights: golden.LSTMWeights = node.attrs["weights"]
+    t_len, batch, n_in = x.shape
+    hidden = weights.i.hidden_size
+    h0 = node.attrs["h0_q"]
+    h0_addr = em.place(np.zeros((batch, hidden)) if h0 is None else h0, "int8")
+    c_addr = node.attrs["c_addr"]
+    gate_names = ("i", "f", "g", "o")
+    gate_buf = {k: em.alloc(batch * hidden) for k in (*gate_names, "tanh_c")}
+    gate_nodes = {}
+    for k in gate_names:
+        q: golden.QuantGate = getattr(weights, k)
+        lut = golden.TANH_LUT if k == "g" else golden.SIGMOID_LUT
+        gate_nodes[k] = Node(
+            "hw.gemm",
+            f"{node.name}.{k}",
+            [],
+            [],
+            {
+                "w2": np.concatenate([q.wx, q.wh]),
+                "b_q": q.bias,
+                "mult": q.mult,
+                "shift": q.shift,
+                "activation": golden.Activation.lookup(lut),
+            },
+        )
+    k_tiles = [KTile(k0, min(R, n_in - k0), 0) for k0 in range(0, n_in, R)] + [
+        KTile(n_in + k0, min(R, hidden - k0), 1) for k0 in range(0, hidden, R)
+    ]
+    placed: dict[str, dict[str, int] | None] = dict.fromkeys(gate_names)
+    tanh_act = golden.Activation.lookup(golden.TANH_LUT)
+    regions = 4
+    chunk = min(MAX_COUNT, batch, (cfg.acc_depth - blocks_base(cfg, tanh_act)) // regions)
+    if chunk < 1:
+        raise CompileError(f"{node.name}: the cell needs more than acc_depth {cfg.acc_depth}")
+    runs = [
+        (m0, min(chunk, batch - m0), c0, min(C, hidden - c0))
+        for m0 in range(0, batch, chunk)
+        for c0 in range(0, hidden, C)
+    ]
+    steps = 0
+    last_step = t_len * 7 - 1
+
+    def barriers() -> dict[str, bool]:
+        nonlocal steps
+        out = {
+            "barrier_in": barrier_in or steps > 0,
+            "barrier_out": barrier_out or steps < last_step,
+        }
+        steps += 1
+        return out
+
+    def at(buf: int, m0: int, c0: int, item: int = 1) -> dict[str, int]:
+        return {"addr": buf + (m0 * hidden + c0) * item, "stride_inner": hidden * item}
+
+    for t in range(t_len):
+        h_src = h0_addr if t == 0 else y.addr + (t - 1) * batch * hidden
+        for k in gate_names:
+
+            def rows(
+                mt: int, t: int = t, h_src: int = h_src, out: int = gate_buf[k]
+            ) -> list[MTile]:
+                tiles = []
+                for m0 in range(0, batch, mt):
+                    mr = min(mt, batch - m0)
+
+                    def load(index: int, w_row: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
+                        if index == 0:
+                            return {
+                                "addr": x.addr + (t * batch + m0) * n_in + w_row,
+                                "n_inner": mr,
+                                "stride_inner": n_in,
+                            }
+                        return {
+                            "addr": h_src + m0 * hidden + w_row - n_in,
+                            "n_inner": mr,
+                            "stride_inner": hidden,
+                        }
+
+                    def store(n0: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
+                        return {
+                            "addr": out + m0 * hidden + n0,
+                            "n_inner": mr,
+                            "stride_inner": hidden,
+                        }
+
+                    tiles.append(MTile(mr, load, store))
+                return tiles
+
+            placed[k] = _emit_matmul_layer(
+                em, gate_nodes[k], tile_rows=rows, k_tiles=k_tiles, placed=placed[k], **barriers()
+            )
+        cell, tanh, hidden_out = [], [], []
+        for m0, mr, c0, cc in runs:
+            rows_ = {"len": cc, "n_inner": mr}
+            cell.append(
+                Block(
+                    [
+                        {"dst": 0, "elem": Elem.I32, **rows_, **at(c_addr, m0, c0, 4)},
+                        {"dst": chunk, **rows_, **at(gate_buf["f"], m0, c0)},
+                        {"dst": 2 * chunk, **rows_, **at(gate_buf["i"], m0, c0)},
+                        {"dst": 3 * chunk, **rows_, **at(gate_buf["g"], m0, c0)},
+                    ],
+                    [
+                        {"op": VecOp.MUL, "dst": 0, "a": 0, "b": chunk, "n": mr, "shift": 7},
+                        {
+                            "op": VecOp.MUL,
+                            "dst": 2 * chunk,
+                            "a": 2 * chunk,
+                            "b": 3 * chunk,
+                            "n": mr,
+                            "shift": 3,
+                        },
+                        {"op": VecOp.ADD, "dst": 0, "a": 0, "b": 2 * chunk, "n": mr},
+                    ],
+                    {"src": 0, "elem": Elem.I32, "len": cc, "n_inner": mr, **at(c_addr, m0, c0, 4)},
+                )
+            )
+            tanh.append(
+                Block(
+                    [{"dst": 0, "elem": Elem.I32, **rows_, **at(c_addr, m0, c0, 4)}],
+                    [{"op": VecOp.MAX, "dst": 0, "a": 0, "b": 0, "n": mr}],
+                    {"src": 0, "len": cc, "n_inner": mr, **at(gate_buf["tanh_c"], m0, c0)},
+                )
+            )
+            hidden_out.append(
+                Block(
+                    [
+                        {"dst": 0, **rows_, **at(gate_buf["o"], m0, c0)},
+                        {"dst": chunk, **rows_, **at(gate_buf["tanh_c"], m0, c0)},
+                    ],
+                    [{"op": VecOp.MUL, "dst": 0, "a": 0, "b": chunk, "n": mr, "shift": 7}],
+                    {"src": 0, "len": cc, "n_inner": mr, **at(y.addr + t * batch * hidden, m0, c0)},
+                )
+            )
+        _emit_blocks(em, cell, IDENTITY, golden.NO_ACTIVATION, **barriers())
+        # c (2^-11) to the tanh input scale (2^-5): round_shift(c, 6) = requant(c, 2^30, 36).
+        _emit_blocks(em, tanh, (1 << 30, 36), tanh_act, **barriers())
+        _emit_blocks(em, hidden_out, IDENTITY, golden.NO_ACTIVATION, **barriers())
+
+    def gate_record(k: str) -> dict[str, Any]:
+        where = placed[k]
+        assert where is not None
+        nt = where["nt"] * C
+        return {
+            "wx": _desc("wx", (n_in, hidden), "int8", where["w"]),
+            "wh": _desc("wh", (hidden, hidden), "int8", where["w"] + n_in * hidden),
+            "bias": _desc("bias", (hidden,), "int32", where["bias"]),
+            "mult": _desc("mult", (hidden,), "int32", where["quant"]),
+            "shift": _desc("shift", (hidden,), "int32", where["quant"] + nt * 4),
+        }
+
+    return {
+        "op": "lstm",
+        "name": node.name,
+        "x": x.desc("x", 1.0, logical=False).to_json(),
+        "gates": {k: gate_record(k) for k in gate_names},
+        "h0": _desc("h0", (batch, hidden), "int8", h0_addr),
+        "c0": _desc(
+            "c0",
+            (batch, hidden),
+            "int32",
+            em.place(
+                np.zeros((batch, hidden)) if node.attrs["c0_q"] is None else node.attrs["c0_q"],
+                "int32",
+            ),
+        ),
+        "c_out": _desc("c", (batch, hidden), "int32", c_addr),
+        "y": TensorDesc(
+            name="y",
+            shape=(t_len, batch, hidden),
+            dtype="int8",
+            scale=1.0,
+            offset=y.addr,
+            strides=(batch * hidden, hidden, 1),
+        ).to_json(),
+        "macs": t_len * batch * (n_in + hidden) * hidden * 4,
+    }
+
+
 EMITTERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "hw.lstm": _emit_lstm,
     "hw.rnn": _emit_rnn,
     "hw.gemm": lambda em, node, ins, y, **kw: _emit_gemm(em, node, ins[0], y, **kw),
     "hw.conv": lambda em, node, ins, y, **kw: _emit_conv(em, node, ins[0], y, **kw),
@@ -792,12 +1020,17 @@ def _allocate(em: Emitter, graph: Graph) -> dict[str, Buffer]:
         o for n in graph.nodes for o in n.outputs if n.op.startswith("hw.") and o
     ]
     for node in graph.nodes:
-        if node.op == "hw.rnn":
+        if node.op in ("hw.rnn", "hw.lstm"):
             # Y holds every step's hidden state; Y_h is a view of its last step.
-            t_len, batch, hidden = (
-                *graph.values[node.inputs[0]].shape[:2],
-                node.attrs["gate"].hidden_size,
-            )
+            gate = node.attrs["gate"] if node.op == "hw.rnn" else node.attrs["weights"].i
+            t_len, batch, hidden = (*graph.values[node.inputs[0]].shape[:2], gate.hidden_size)
+            if node.op == "hw.lstm":
+                # The cell state, updated in place each step; Y_c is its final value.
+                c0 = node.attrs["c0_q"]
+                c_addr = em.place(np.zeros((batch, hidden)) if c0 is None else c0, "int32")
+                node.attrs["c_addr"] = c_addr
+                if node.outputs[2]:
+                    buffers[node.outputs[2]] = Buffer(c_addr, (1, batch, hidden), dtype="int32")
             y_name = node.outputs[0] or f"{node.name}:Y"
             node.outputs[0] = y_name
             addr = em.alloc(t_len * batch * hidden)

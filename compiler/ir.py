@@ -32,9 +32,11 @@ OPS = {
     "avgpool": 1,  # attrs kernel, strides, pads (no padding), global
     "add": 2,  # residual: two activations of one shape
     "rnn": 5,  # X [T, B, I], W [1, H, I], R [1, H, H], B [1, 2H] or "", initial_h or ""
+    "lstm": 6,  # X, W [1, 4H, I] (i, o, f, c), R [1, 4H, H], B [1, 8H] or "", h0, c0
     "squeeze": 1,  # layout only: drop size-1 axes (attrs axes)
     "hw.gemm": 1,  # x; integer params in attrs
     "hw.rnn": 2,  # X, initial h (or "")
+    "hw.lstm": 1,  # X
     "hw.conv": 1,
     "hw.maxpool": 1,
     "hw.avgpool": 1,
@@ -105,6 +107,35 @@ def activation(op: str, attrs: dict[str, Any], x: NDArray[Any]) -> NDArray[Any]:
     else:
         y = np.tanh(x)
     return np.asarray(y, dtype=np.float64)
+
+
+def _sigmoid(v: NDArray[Any]) -> NDArray[Any]:
+    return np.asarray(1.0 / (1.0 + np.exp(-v)))
+
+
+def lstm_float(x: NDArray[Any], node: Any, env: dict[str, Any]) -> list[NDArray[Any]]:
+    """Float ONNX LSTM (gate blocks i, o, f, c); returns Y [T, 1, B, H], Y_h, Y_c."""
+    w, r = env[node.inputs[1]][0], env[node.inputs[2]][0]
+    hidden = r.shape[1]
+    b = env[node.inputs[3]][0] if node.inputs[3] else np.zeros(8 * hidden)
+    bias = b[: 4 * hidden] + b[4 * hidden :]
+
+    def state(index: int) -> NDArray[Any]:
+        zero = np.zeros((x.shape[1], hidden))
+        if not node.inputs[index]:
+            return zero
+        s0 = env[node.inputs[index]][0]
+        return s0 if s0.shape[0] == x.shape[1] else np.broadcast_to(s0[:1], zero.shape)
+
+    h, c = state(4), state(5)
+    ys = []
+    for t in range(x.shape[0]):
+        z = x[t] @ w.T + h @ r.T + bias
+        i, o, f, g = (z[:, k * hidden : (k + 1) * hidden] for k in range(4))
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        h = _sigmoid(o) * np.tanh(c)
+        ys.append(h)
+    return [np.stack(ys)[:, None], h[None], c[None]]
 
 
 @dataclass
@@ -235,6 +266,11 @@ class Graph:
                 y_all = np.stack(ys)[:, None]  # [T, 1, B, H]
                 outs = [y_all, h[None]]
                 for name, value in zip(node.outputs, outs, strict=True):
+                    if name:
+                        env[name] = value
+                continue
+            elif node.op == "lstm":
+                for name, value in zip(node.outputs, lstm_float(x, node, env), strict=True):
                     if name:
                         env[name] = value
                 continue

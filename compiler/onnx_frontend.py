@@ -32,9 +32,16 @@ SUPPORTED_OPS = (
     "Tanh",
     "Flatten",
     "Reshape",
+    "Squeeze",
     "Softmax",
     "Identity",
     "Dropout",
+    "Conv",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "RNN",
+    "LSTM",
 )
 # Evaluated at import when every input is known.
 FOLDABLE = {
@@ -78,37 +85,43 @@ def _import_rnn(
     nodes: list[Node],
     unsupported: list[str],
 ) -> None:
-    """ONNX RNN (forward, tanh) with optional B, sequence_lens (all full) and initial_h."""
-    name = node.name or "RNN"
-    ins = list(node.input) + [""] * (6 - len(node.input))
-    x, w, r, b, seq_lens, h0 = ins[:6]
+    """ONNX RNN (forward, tanh) or LSTM (forward, default activations, no peepholes), with
+    optional B, sequence_lens (all full), initial_h and initial_c."""
+    kind = node.op_type
+    name = node.name or kind
+    ins = list(node.input) + [""] * (8 - len(node.input))
+    x, w, r, b, seq_lens, h0, c0, peep = ins[:8]
     acts = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
     direction = attrs.get("direction", b"forward")
     direction = direction.decode() if isinstance(direction, bytes) else direction
     problems = []
     if direction != "forward":
         problems.append(f"direction {direction}")
-    if acts and [a.lower() for a in acts] != ["tanh"]:
+    default = ["tanh"] if kind == "RNN" else ["sigmoid", "tanh", "tanh"]
+    if acts and [a.lower() for a in acts] != default:
         problems.append(f"activations {acts}")
+    if kind == "LSTM" and (peep or attrs.get("input_forget", 0)):
+        problems.append("peepholes or input_forget")
     if attrs.get("clip") is not None:
         problems.append("clip")
     if attrs.get("layout", 0):
         problems.append("layout 1")
     if w not in consts or r not in consts or (b and b not in consts):
         problems.append("non-constant weights")
-    if h0 and h0 not in consts:
-        problems.append("a computed initial_h")
+    if (h0 and h0 not in consts) or (c0 and c0 not in consts):
+        problems.append("a computed initial state")
     shape = shape_of(x)
     if seq_lens and (seq_lens not in consts or (consts[seq_lens] != shape[0]).any()):
         problems.append("sequence_lens shorter than the sequence")
     if problems:
-        unsupported.append(f"{name} (RNN with {', '.join(problems)})")
+        unsupported.append(f"{name} ({kind} with {', '.join(problems)})")
         return
-    hidden = int(consts[w].shape[1])
+    hidden = int(consts[r].shape[-1])
     t_len, batch = shape[0], shape[1]
-    outs = list(node.output) + [""] * (2 - len(node.output))
-    out_shapes = [(t_len, 1, batch, hidden), (1, batch, hidden)]
-    for out, out_shape in zip(outs, out_shapes, strict=True):
+    n_out = 2 if kind == "RNN" else 3
+    outs = (list(node.output) + [""] * n_out)[:n_out]
+    out_shapes = [(t_len, 1, batch, hidden), (1, batch, hidden), (1, batch, hidden)]
+    for out, out_shape in zip(outs, out_shapes, strict=False):
         if out:
             shapes[out] = out_shape
             values[out] = Value(out, out_shape)
@@ -119,7 +132,9 @@ def _import_rnn(
         const_value(b).name if b else "",
         const_value(h0).name if h0 else "",
     ]
-    nodes.append(Node("rnn", name, inputs, outs[:2], {"hidden": hidden}))
+    if kind == "LSTM":
+        inputs.append(const_value(c0).name if c0 else "")
+    nodes.append(Node(kind.lower(), name, inputs, outs, {"hidden": hidden}))
 
 
 def load_onnx(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
@@ -363,7 +378,7 @@ def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1
                     strides=(1, 1),
                     pads=(0, 0, 0, 0),
                 )
-            elif kind == "RNN":
+            elif kind in ("RNN", "LSTM"):
                 _import_rnn(
                     node, attrs, consts, shape_of, const_value, shapes, values, nodes, unsupported
                 )

@@ -120,6 +120,9 @@ def quantize(graph: Graph, calibration: dict[str, NDArray[Any]]) -> Graph:
         if node.op == "rnn":
             _quantize_rnn(g, node)
             continue
+        if node.op == "lstm":
+            _quantize_lstm(g, node)
+            continue
         if node.op not in FUSABLE:  # pragma: no cover - validate() rejects the rest
             raise CompileError(f"{node.name}: cannot quantise {node.op}")
         x, w, b = node.inputs
@@ -191,6 +194,46 @@ def _quantize_rnn(g: Graph, node: Node) -> None:
             g.values[out].scale = golden.H_SCALE
 
 
+def _quantize_lstm(g: Graph, node: Node) -> None:
+    """The LSTM cell in the fixed-point form of docs/quantisation.md (h Q0.7, c at 2^-11)."""
+    x, w, r, b, h0, c0 = node.inputs
+    s_x = g.values[x].scale
+    assert s_x is not None
+    wd, rd = g.values[w].data, g.values[r].data
+    assert wd is not None and rd is not None
+    hidden = rd.shape[-1]
+    order = (0, 2, 3, 1)  # ONNX stacks i, o, f, c; golden takes i, f, g (= c), o
+
+    def gates(m: NDArray[Any]) -> NDArray[Any]:
+        return np.stack([m[k * hidden : (k + 1) * hidden].T for k in order])
+
+    bias = None
+    if b:
+        bd = g.values[b].data
+        assert bd is not None
+        both = bd[0, : 4 * hidden] + bd[0, 4 * hidden :]
+        bias = np.stack([both[k * hidden : (k + 1) * hidden] for k in order])
+    try:
+        weights = golden.quantize_lstm_weights(gates(wd[0]), gates(rd[0]), bias, s_x)
+    except GoldenError as e:
+        raise CompileError(f"{node.name}: {e}") from None
+    h0_q = c0_q = None
+    if h0:
+        hd = g.values[h0].data
+        assert hd is not None
+        h0_q = golden.quantize(hd[0], golden.H_SCALE)
+    if c0:
+        cd = g.values[c0].data
+        assert cd is not None
+        c0_q = golden.quantize_cell_state(cd[0])
+    node.attrs.update(weights=weights, h0_q=h0_q, c0_q=c0_q)
+    for out, scale in zip(
+        node.outputs, (golden.H_SCALE, golden.H_SCALE, golden.CELL_SCALE), strict=True
+    ):
+        if out:
+            g.values[out].scale = scale
+
+
 def _quantize_elementwise(g: Graph, node: Node, env: dict[str, Any]) -> None:
     """Average pools (requantise the window sum by 1/count) and residual adds."""
     s_y = _scale(env[node.outputs[0]])
@@ -245,6 +288,10 @@ def lower(graph: Graph) -> Graph:
         elif node.op == "rnn":
             lowered.append(
                 Node("hw.rnn", node.name, [ins[0], ""], list(node.outputs), dict(node.attrs))
+            )
+        elif node.op == "lstm":
+            lowered.append(
+                Node("hw.lstm", node.name, [ins[0]], list(node.outputs), dict(node.attrs))
             )
         elif node.op in ("maxpool", "avgpool", "add"):
             lowered.append(

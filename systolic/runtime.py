@@ -99,6 +99,39 @@ def _golden_layer(memory: bytearray, layer: dict[str, Any]) -> NDArray[Any]:
         )
         ys, _ = golden.rnn(x, gate, _tensor(memory, layer["h0"]))
         return ys
+    if op == "lstm":
+        gates = []
+        for k, lut_in in zip(
+            "ifgo",
+            (
+                golden.SIGMOID_IN_SCALE,
+                golden.SIGMOID_IN_SCALE,
+                golden.TANH_IN_SCALE,
+                golden.SIGMOID_IN_SCALE,
+            ),
+            strict=True,
+        ):
+            rec = layer["gates"][k]
+            w_h = _tensor(memory, rec["wh"])
+            gates.append(
+                golden.QuantGate(
+                    _tensor(memory, rec["wx"]),
+                    w_h,
+                    _tensor(memory, rec["bias"]),
+                    _tensor(memory, rec["mult"]),
+                    _tensor(memory, rec["shift"]),
+                    lut_in,
+                    np.ones(w_h.shape[0]),
+                )
+            )
+        ys, _, c_last = golden.lstm(
+            x,
+            golden.LSTMWeights(*gates),
+            _tensor(memory, layer["h0"]),
+            _tensor(memory, layer["c0"]),
+        )
+        TensorDesc.from_json(layer["c_out"], source="layer").write(memory, c_last)
+        return ys
     if op == "add":
         m_a, m_b, mult, shift = layer["params"]
         params = golden.AddParams(m_a, m_b, mult, shift, 1.0)
