@@ -193,6 +193,7 @@ def _emit_matmul_layer(
     barrier_in: bool,
     barrier_out: bool,
     placed: dict[str, int] | None = None,
+    raw: bool = False,
 ) -> dict[str, int]:
     """The shared weight-stationary schedule; returns where the constants were placed.
 
@@ -303,7 +304,7 @@ def _emit_matmul_layer(
             tile += 1
         waits = ["pop_prev"]
         t = n0 // C
-        if configured != t:
+        if configured != t and not raw:
             em.emit("cfg_quant", *waits, mult_row=quant_row + t, shift_row=quant_row + nt + t)
             waits = []
             if configured < 0:
@@ -315,6 +316,7 @@ def _emit_matmul_layer(
             *waits,
             *(["push_prev"] if release else []),
             target=StoreTarget.DRAM,
+            elem=Elem.I32 if raw else Elem.I8,
             src=acc_base,
             len=nc,
             **mtile.store(n0),
@@ -483,17 +485,18 @@ class Block:
     loads: list[dict[str, Any]]
     vectors: list[dict[str, Any]]
     store: dict[str, Any]
+    tile: int = 0  # column tile of a per-channel requantisation
 
 
-def blocks_base(config: AcceleratorConfig, act: golden.Activation) -> int:
+def blocks_base(config: AcceleratorConfig, act: golden.Activation, tiles: int = 1) -> int:
     """First accumulator row of the blocks' regions (after the quantisation rows and LUT)."""
-    return 2 + (config.lut_rows if act.table is not None else 0)
+    return 2 * tiles + (config.lut_rows if act.table is not None else 0)
 
 
 def _emit_blocks(
     em: Emitter,
     blocks: list[Block],
-    quant: tuple[int, int],
+    quant: tuple[Any, Any],
     act: golden.Activation,
     *,
     barrier_in: bool,
@@ -506,7 +509,12 @@ def _emit_blocks(
     ``b``, ``src``) count from :func:`blocks_base`.
     """
     C = em.config.cols
-    rows = em.place(np.array([[quant[0]] * C, [quant[1]] * C]), "int32")
+    # Per-tensor (M, s) go into every lane; per-channel arrays into one row per column tile.
+    mult, shift = (np.asarray(q).reshape(-1) for q in quant)
+    if mult.size == 1:
+        mult, shift = np.full(C, mult[0]), np.full(C, shift[0])
+    tiles = -(-mult.size // C)
+    rows = em.place(np.concatenate([_padded(mult, tiles * C), _padded(shift, tiles * C)]), "int32")
     em.emit(
         "load",
         *(["pop_next"] if barrier_in else []),
@@ -514,17 +522,17 @@ def _emit_blocks(
         elem=Elem.I32,
         dst=0,
         len=C,
-        n_inner=2,
+        n_inner=2 * tiles,
         addr=rows,
         stride_inner=4 * C,
     )
-    base = blocks_base(em.config, act)
+    base = blocks_base(em.config, act, tiles)
     if act.table is not None:
         lut = em.place(_padded(act.table, em.config.lut_rows * C), "int8")
         em.emit(
             "load",
             target=LoadTarget.ACC,
-            dst=2,
+            dst=2 * tiles,
             len=C,
             n_inner=em.config.lut_rows,
             addr=lut,
@@ -543,9 +551,11 @@ def _emit_blocks(
                 for f in block.vectors
             ],
             {**block.store, "src": block.store["src"] + base},
+            block.tile,
         )
         for block in blocks
     ]
+    configured = -1
     for b, block in enumerate(blocks):
         release = b < len(blocks) - 1 or barrier_out
         for i, fields in enumerate(block.loads):
@@ -558,9 +568,12 @@ def _emit_blocks(
                 ["push_next"] if i == len(block.vectors) - 1 else []
             )
             em.emit("vector", *deps, **fields)
-        if b == 0:
-            em.emit("cfg_quant", "pop_prev", mult_row=0, shift_row=1)
-            _emit_store_config(em, act, 2)
+        if block.tile != configured:
+            first = ["pop_prev"] if b == 0 else []
+            em.emit("cfg_quant", *first, mult_row=block.tile, shift_row=tiles + block.tile)
+            if b == 0:
+                _emit_store_config(em, act, 2 * tiles)
+            configured = block.tile
         em.emit(
             "store",
             *([] if b == 0 else ["pop_prev"]),
@@ -994,7 +1007,280 @@ def _emit_lstm(
     }
 
 
+def _step_tiles(
+    batch: int, sources: list[tuple[int, int, int]], out: tuple[int, int, int]
+) -> Callable[[int], list[MTile]]:
+    """Output tiles of one recurrent GEMM over ``batch`` rows.
+
+    ``sources[index]`` is (address of batch row 0, first weight row of that K-segment, row
+    stride in bytes); ``out`` is (address of row 0, row stride in bytes, bytes per element).
+    """
+
+    def rows(mt: int) -> list[MTile]:
+        tiles = []
+        for m0 in range(0, batch, mt):
+            mr = min(mt, batch - m0)
+
+            def load(index: int, w_row: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
+                addr, first, stride = sources[index]
+                return {
+                    "addr": addr + m0 * stride + w_row - first,
+                    "n_inner": mr,
+                    "stride_inner": stride,
+                }
+
+            def store(n0: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
+                addr, stride, item = out
+                return {
+                    "addr": addr + m0 * stride + n0 * item,
+                    "n_inner": mr,
+                    "stride_inner": stride,
+                }
+
+            tiles.append(MTile(mr, load, store))
+        return tiles
+
+    return rows
+
+
+def _k_tiles(R: int, widths: list[int]) -> list[KTile]:
+    """K tiles over consecutive K-segments (one per source) of the given widths."""
+    tiles, first = [], 0
+    for index, width in enumerate(widths):
+        tiles += [KTile(first + k0, min(R, width - k0), index) for k0 in range(0, width, R)]
+        first += width
+    return tiles
+
+
+def _gate_node(
+    name: str,
+    w2: NDArray[Any],
+    bias: NDArray[Any] | None,
+    q: golden.QuantGate,
+    act: golden.Activation,
+) -> Node:
+    return Node(
+        "hw.gemm",
+        name,
+        [],
+        [],
+        {"w2": w2, "b_q": bias, "mult": q.mult, "shift": q.shift, "activation": act},
+    )
+
+
+def _gate_record(em: Emitter, q: golden.QuantGate) -> dict[str, Any]:
+    """A copy of one gate's integer parameters for the golden backend."""
+    n_in, hidden = q.wx.shape
+    rec = {
+        "wx": _desc("wx", (n_in, hidden), "int8", em.place(q.wx, "int8")),
+        "wh": _desc("wh", (hidden, hidden), "int8", em.place(q.wh, "int8")),
+        "bias": _desc("bias", (hidden,), "int32", em.place(q.bias, "int32")),
+        "mult": _desc("mult", (hidden,), "int32", em.place(q.mult, "int32")),
+        "shift": _desc("shift", (hidden,), "int32", em.place(q.shift, "int32")),
+        "bias_h": None,
+    }
+    if q.bias_h is not None:
+        rec["bias_h"] = _desc("bias_h", (hidden,), "int32", em.place(q.bias_h, "int32"))
+    return rec
+
+
+def _emit_gru(
+    em: Emitter, node: Node, ins: list[Buffer], y: Buffer, *, barrier_in: bool, barrier_out: bool
+) -> dict[str, Any]:
+    """A GRU step: gate GEMMs z and r (sigmoid LUT); the candidate n — with
+    ``linear_before_reset = 0`` a GEMM over [x, r·h >> 7], with 1 two raw int32 GEMMs
+    combined as ``acc_x + (r·acc_h >> 7)`` on the vector unit and requantised into the tanh
+    LUT; then ``h = n + (z·(h - n) >> 7)`` (docs/quantisation.md). Sub-steps are barriers
+    apart."""
+    cfg = em.config
+    R, C = cfg.rows, cfg.cols
+    x = ins[0]
+    weights: golden.GRUWeights = node.attrs["weights"]
+    lbr = weights.linear_before_reset
+    t_len, batch, n_in = x.shape
+    hidden = weights.z.hidden_size
+    h0 = node.attrs["h0_q"]
+    h0_addr = em.place(np.zeros((batch, hidden)) if h0 is None else h0, "int8")
+    buf = {k: em.alloc(batch * hidden) for k in ("z", "r", "n", "rh")}
+    acc_buf = {k: em.alloc(batch * hidden * 4) for k in ("ax", "ah")} if lbr else {}
+    sig = golden.Activation.lookup(golden.SIGMOID_LUT)
+    tanh = golden.Activation.lookup(golden.TANH_LUT)
+    n_gate = weights.n
+    gates = {
+        "z": _gate_node(
+            "z", np.concatenate([weights.z.wx, weights.z.wh]), weights.z.bias, weights.z, sig
+        ),
+        "r": _gate_node(
+            "r", np.concatenate([weights.r.wx, weights.r.wh]), weights.r.bias, weights.r, sig
+        ),
+    }
+    if lbr:
+        gates["ax"] = _gate_node("ax", n_gate.wx, n_gate.bias, n_gate, golden.NO_ACTIVATION)
+        gates["ah"] = _gate_node("ah", n_gate.wh, n_gate.bias_h, n_gate, golden.NO_ACTIVATION)
+    else:
+        gates["n"] = _gate_node(
+            "n", np.concatenate([n_gate.wx, n_gate.wh]), n_gate.bias, n_gate, tanh
+        )
+    placed: dict[str, dict[str, int] | None] = dict.fromkeys(gates)
+    regions = 3
+    chunk = min(
+        MAX_COUNT, batch, (cfg.acc_depth - blocks_base(cfg, tanh, -(-hidden // C))) // regions
+    )
+    if chunk < 1:
+        raise CompileError(f"{node.name}: the cell needs more than acc_depth {cfg.acc_depth}")
+    runs = [
+        (m0, min(chunk, batch - m0), c0, min(C, hidden - c0))
+        for m0 in range(0, batch, chunk)
+        for c0 in range(0, hidden, C)
+    ]
+    sub_steps = t_len * (6 if lbr else 5)  # GEMMs and vector phases, each a barrier apart
+    done = 0
+
+    def barriers() -> dict[str, bool]:
+        nonlocal done
+        out = {
+            "barrier_in": barrier_in or done > 0,
+            "barrier_out": barrier_out or done < sub_steps - 1,
+        }
+        done += 1
+        return out
+
+    def at(addr: int, m0: int, c0: int, item: int = 1) -> dict[str, int]:
+        return {"addr": addr + (m0 * hidden + c0) * item, "stride_inner": hidden * item}
+
+    def gemm(
+        name: str,
+        sources: list[tuple[int, int, int]],
+        widths: list[int],
+        out: tuple[int, int, int],
+        *,
+        raw: bool = False,
+    ) -> None:
+        placed[name] = _emit_matmul_layer(
+            em,
+            gates[name],
+            tile_rows=_step_tiles(batch, sources, out),
+            k_tiles=_k_tiles(R, widths),
+            placed=placed[name],
+            raw=raw,
+            **barriers(),
+        )
+
+    for t in range(t_len):
+        x_src = (x.addr + t * batch * n_in, 0, n_in)
+        h_at = h0_addr if t == 0 else y.addr + (t - 1) * batch * hidden
+        h_src = (h_at, n_in, hidden)
+        gemm("z", [x_src, h_src], [n_in, hidden], (buf["z"], hidden, 1))
+        gemm("r", [x_src, h_src], [n_in, hidden], (buf["r"], hidden, 1))
+        if lbr:
+            gemm("ax", [x_src], [n_in], (acc_buf["ax"], hidden * 4, 4), raw=True)
+            gemm(
+                "ah",
+                [(h_at, 0, hidden)],
+                [hidden],
+                (acc_buf["ah"], hidden * 4, 4),
+                raw=True,
+            )
+            blocks = []
+            for m0, mr, c0, cc in runs:
+                rows = {"len": cc, "n_inner": mr}
+                blocks.append(
+                    Block(
+                        [
+                            {"dst": 0, "elem": Elem.I32, **rows, **at(acc_buf["ax"], m0, c0, 4)},
+                            {
+                                "dst": chunk,
+                                "elem": Elem.I32,
+                                **rows,
+                                **at(acc_buf["ah"], m0, c0, 4),
+                            },
+                            {"dst": 2 * chunk, **rows, **at(buf["r"], m0, c0)},
+                        ],
+                        [
+                            {
+                                "op": VecOp.MUL,
+                                "dst": chunk,
+                                "a": chunk,
+                                "b": 2 * chunk,
+                                "n": mr,
+                                "shift": 7,
+                            },
+                            {"op": VecOp.ADD, "dst": 0, "a": 0, "b": chunk, "n": mr},
+                        ],
+                        {"src": 0, "len": cc, "n_inner": mr, **at(buf["n"], m0, c0)},
+                        tile=c0 // C,
+                    )
+                )
+            _emit_blocks(em, blocks, (n_gate.mult, n_gate.shift), tanh, **barriers())
+        else:
+            blocks = []
+            for m0, mr, c0, cc in runs:
+                rows = {"len": cc, "n_inner": mr}
+                blocks.append(
+                    Block(
+                        [
+                            {"dst": 0, **rows, **at(buf["r"], m0, c0)},
+                            {"dst": chunk, **rows, **at(h_at, m0, c0)},
+                        ],
+                        [{"op": VecOp.MUL, "dst": 0, "a": 0, "b": chunk, "n": mr, "shift": 7}],
+                        {"src": 0, "len": cc, "n_inner": mr, **at(buf["rh"], m0, c0)},
+                    )
+                )
+            _emit_blocks(em, blocks, IDENTITY, golden.NO_ACTIVATION, **barriers())
+            gemm(
+                "n",
+                [x_src, (buf["rh"], n_in, hidden)],
+                [n_in, hidden],
+                (buf["n"], hidden, 1),
+            )
+        blocks = []
+        for m0, mr, c0, cc in runs:
+            rows = {"len": cc, "n_inner": mr}
+            blocks.append(
+                Block(
+                    [
+                        {"dst": 0, **rows, **at(buf["n"], m0, c0)},
+                        {"dst": chunk, **rows, **at(h_at, m0, c0)},
+                        {"dst": 2 * chunk, **rows, **at(buf["z"], m0, c0)},
+                    ],
+                    [
+                        {"op": VecOp.SUB, "dst": chunk, "a": chunk, "b": 0, "n": mr},
+                        {
+                            "op": VecOp.MUL,
+                            "dst": chunk,
+                            "a": chunk,
+                            "b": 2 * chunk,
+                            "n": mr,
+                            "shift": 7,
+                        },
+                        {"op": VecOp.ADD, "dst": 0, "a": 0, "b": chunk, "n": mr},
+                    ],
+                    {"src": 0, "len": cc, "n_inner": mr, **at(y.addr + t * batch * hidden, m0, c0)},
+                )
+            )
+        _emit_blocks(em, blocks, IDENTITY, golden.NO_ACTIVATION, **barriers())
+
+    return {
+        "op": "gru",
+        "name": node.name,
+        "lbr": int(lbr),
+        "x": x.desc("x", 1.0, logical=False).to_json(),
+        "gates": {k: _gate_record(em, getattr(weights, k)) for k in ("z", "r", "n")},
+        "h0": _desc("h0", (batch, hidden), "int8", h0_addr),
+        "y": TensorDesc(
+            name="y",
+            shape=(t_len, batch, hidden),
+            dtype="int8",
+            scale=1.0,
+            offset=y.addr,
+            strides=(batch * hidden, hidden, 1),
+        ).to_json(),
+        "macs": t_len * batch * (n_in + hidden) * hidden * 3,
+    }
+
+
 EMITTERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "hw.gru": _emit_gru,
     "hw.lstm": _emit_lstm,
     "hw.rnn": _emit_rnn,
     "hw.gemm": lambda em, node, ins, y, **kw: _emit_gemm(em, node, ins[0], y, **kw),
@@ -1020,9 +1306,13 @@ def _allocate(em: Emitter, graph: Graph) -> dict[str, Buffer]:
         o for n in graph.nodes for o in n.outputs if n.op.startswith("hw.") and o
     ]
     for node in graph.nodes:
-        if node.op in ("hw.rnn", "hw.lstm"):
+        if node.op in ("hw.rnn", "hw.lstm", "hw.gru"):
             # Y holds every step's hidden state; Y_h is a view of its last step.
-            gate = node.attrs["gate"] if node.op == "hw.rnn" else node.attrs["weights"].i
+            if node.op == "hw.rnn":
+                gate = node.attrs["gate"]
+            else:
+                w = node.attrs["weights"]
+                gate = w.i if node.op == "hw.lstm" else w.z
             t_len, batch, hidden = (*graph.values[node.inputs[0]].shape[:2], gate.hidden_size)
             if node.op == "hw.lstm":
                 # The cell state, updated in place each step; Y_c is its final value.

@@ -33,10 +33,12 @@ OPS = {
     "add": 2,  # residual: two activations of one shape
     "rnn": 5,  # X [T, B, I], W [1, H, I], R [1, H, H], B [1, 2H] or "", initial_h or ""
     "lstm": 6,  # X, W [1, 4H, I] (i, o, f, c), R [1, 4H, H], B [1, 8H] or "", h0, c0
+    "gru": 5,  # X, W [1, 3H, I] (z, r, h), R [1, 3H, H], B [1, 6H] or "", h0
     "squeeze": 1,  # layout only: drop size-1 axes (attrs axes)
     "hw.gemm": 1,  # x; integer params in attrs
     "hw.rnn": 2,  # X, initial h (or "")
     "hw.lstm": 1,  # X
+    "hw.gru": 1,  # X
     "hw.conv": 1,
     "hw.maxpool": 1,
     "hw.avgpool": 1,
@@ -136,6 +138,31 @@ def lstm_float(x: NDArray[Any], node: Any, env: dict[str, Any]) -> list[NDArray[
         h = _sigmoid(o) * np.tanh(c)
         ys.append(h)
     return [np.stack(ys)[:, None], h[None], c[None]]
+
+
+def gru_float(x: NDArray[Any], node: Any, env: dict[str, Any]) -> list[NDArray[Any]]:
+    """Float ONNX GRU (gate blocks z, r, h; either linear_before_reset); Y [T, 1, B, H], Y_h."""
+    w, r = env[node.inputs[1]][0], env[node.inputs[2]][0]
+    hidden = r.shape[1]
+    b = env[node.inputs[3]][0] if node.inputs[3] else np.zeros(6 * hidden)
+    wb, rb = b[: 3 * hidden], b[3 * hidden :]
+    h = np.zeros((x.shape[1], hidden))
+    if node.inputs[4]:
+        h0 = env[node.inputs[4]][0]
+        h = h0 if h0.shape[0] == x.shape[1] else np.broadcast_to(h0[:1], h.shape)
+    span = [slice(k * hidden, (k + 1) * hidden) for k in range(3)]
+    ys = []
+    for t in range(x.shape[0]):
+        gx = x[t] @ w.T + wb
+        z = _sigmoid(gx[:, span[0]] + h @ r[span[0]].T + rb[span[0]])
+        rr = _sigmoid(gx[:, span[1]] + h @ r[span[1]].T + rb[span[1]])
+        if node.attrs["linear_before_reset"]:
+            n = np.tanh(gx[:, span[2]] + rr * (h @ r[span[2]].T + rb[span[2]]))
+        else:
+            n = np.tanh(gx[:, span[2]] + (rr * h) @ r[span[2]].T + rb[span[2]])
+        h = (1 - z) * n + z * h
+        ys.append(h)
+    return [np.stack(ys)[:, None], h[None]]
 
 
 @dataclass
@@ -271,6 +298,11 @@ class Graph:
                 continue
             elif node.op == "lstm":
                 for name, value in zip(node.outputs, lstm_float(x, node, env), strict=True):
+                    if name:
+                        env[name] = value
+                continue
+            elif node.op == "gru":
+                for name, value in zip(node.outputs, gru_float(x, node, env), strict=True):
                     if name:
                         env[name] = value
                 continue

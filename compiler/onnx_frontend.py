@@ -42,6 +42,7 @@ SUPPORTED_OPS = (
     "GlobalAveragePool",
     "RNN",
     "LSTM",
+    "GRU",
 )
 # Evaluated at import when every input is known.
 FOLDABLE = {
@@ -97,7 +98,9 @@ def _import_rnn(
     problems = []
     if direction != "forward":
         problems.append(f"direction {direction}")
-    default = ["tanh"] if kind == "RNN" else ["sigmoid", "tanh", "tanh"]
+    default = {"RNN": ["tanh"], "LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"]}[
+        kind
+    ]
     if acts and [a.lower() for a in acts] != default:
         problems.append(f"activations {acts}")
     if kind == "LSTM" and (peep or attrs.get("input_forget", 0)):
@@ -118,7 +121,7 @@ def _import_rnn(
         return
     hidden = int(consts[r].shape[-1])
     t_len, batch = shape[0], shape[1]
-    n_out = 2 if kind == "RNN" else 3
+    n_out = 3 if kind == "LSTM" else 2
     outs = (list(node.output) + [""] * n_out)[:n_out]
     out_shapes = [(t_len, 1, batch, hidden), (1, batch, hidden), (1, batch, hidden)]
     for out, out_shape in zip(outs, out_shapes, strict=False):
@@ -134,7 +137,8 @@ def _import_rnn(
     ]
     if kind == "LSTM":
         inputs.append(const_value(c0).name if c0 else "")
-    nodes.append(Node(kind.lower(), name, inputs, outs, {"hidden": hidden}))
+    extra = {"linear_before_reset": int(attrs.get("linear_before_reset", 0))}
+    nodes.append(Node(kind.lower(), name, inputs, outs, {"hidden": hidden, **extra}))
 
 
 def load_onnx(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
@@ -378,7 +382,7 @@ def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1
                     strides=(1, 1),
                     pads=(0, 0, 0, 0),
                 )
-            elif kind in ("RNN", "LSTM"):
+            elif kind in ("RNN", "LSTM", "GRU"):
                 _import_rnn(
                     node, attrs, consts, shape_of, const_value, shapes, values, nodes, unsupported
                 )

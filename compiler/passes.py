@@ -123,6 +123,9 @@ def quantize(graph: Graph, calibration: dict[str, NDArray[Any]]) -> Graph:
         if node.op == "lstm":
             _quantize_lstm(g, node)
             continue
+        if node.op == "gru":
+            _quantize_gru(g, node)
+            continue
         if node.op not in FUSABLE:  # pragma: no cover - validate() rejects the rest
             raise CompileError(f"{node.name}: cannot quantise {node.op}")
         x, w, b = node.inputs
@@ -234,6 +237,40 @@ def _quantize_lstm(g: Graph, node: Node) -> None:
             g.values[out].scale = scale
 
 
+def _quantize_gru(g: Graph, node: Node) -> None:
+    """The GRU cell in the fixed-point form of docs/quantisation.md (h Q0.7)."""
+    x, w, r, b, h0 = node.inputs
+    s_x = g.values[x].scale
+    assert s_x is not None
+    wd, rd = g.values[w].data, g.values[r].data
+    assert wd is not None and rd is not None
+    hidden = rd.shape[-1]
+
+    def gates(m: NDArray[Any]) -> NDArray[Any]:  # ONNX stacks z, r, h: golden's order
+        return np.stack([m[k * hidden : (k + 1) * hidden].T for k in range(3)])
+
+    b_x = b_h = None
+    if b:
+        bd = g.values[b].data
+        assert bd is not None
+        b_x, b_h = bd[0, : 3 * hidden].reshape(3, hidden), bd[0, 3 * hidden :].reshape(3, hidden)
+    try:
+        weights = golden.quantize_gru_weights(
+            gates(wd[0]), gates(rd[0]), b_x, b_h, s_x, bool(node.attrs["linear_before_reset"])
+        )
+    except GoldenError as e:
+        raise CompileError(f"{node.name}: {e}") from None
+    h0_q = None
+    if h0:
+        hd = g.values[h0].data
+        assert hd is not None
+        h0_q = golden.quantize(hd[0], golden.H_SCALE)
+    node.attrs.update(weights=weights, h0_q=h0_q)
+    for out in node.outputs:
+        if out:
+            g.values[out].scale = golden.H_SCALE
+
+
 def _quantize_elementwise(g: Graph, node: Node, env: dict[str, Any]) -> None:
     """Average pools (requantise the window sum by 1/count) and residual adds."""
     s_y = _scale(env[node.outputs[0]])
@@ -289,9 +326,9 @@ def lower(graph: Graph) -> Graph:
             lowered.append(
                 Node("hw.rnn", node.name, [ins[0], ""], list(node.outputs), dict(node.attrs))
             )
-        elif node.op == "lstm":
+        elif node.op in ("lstm", "gru"):
             lowered.append(
-                Node("hw.lstm", node.name, [ins[0]], list(node.outputs), dict(node.attrs))
+                Node(f"hw.{node.op}", node.name, [ins[0]], list(node.outputs), dict(node.attrs))
             )
         elif node.op in ("maxpool", "avgpool", "add"):
             lowered.append(

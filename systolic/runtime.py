@@ -132,6 +132,35 @@ def _golden_layer(memory: bytearray, layer: dict[str, Any]) -> NDArray[Any]:
         )
         TensorDesc.from_json(layer["c_out"], source="layer").write(memory, c_last)
         return ys
+    if op == "gru":
+        gates = []
+        for k, lut_in in zip(
+            "zrn",
+            (golden.SIGMOID_IN_SCALE, golden.SIGMOID_IN_SCALE, golden.TANH_IN_SCALE),
+            strict=True,
+        ):
+            rec = layer["gates"][k]
+            w_h = _tensor(memory, rec["wh"])
+            bias_h = None if rec["bias_h"] is None else _tensor(memory, rec["bias_h"])
+            gates.append(
+                golden.QuantGate(
+                    _tensor(memory, rec["wx"]),
+                    w_h,
+                    _tensor(memory, rec["bias"]),
+                    _tensor(memory, rec["mult"]),
+                    _tensor(memory, rec["shift"]),
+                    lut_in,
+                    np.ones(w_h.shape[0]),
+                    bias_h,
+                )
+            )
+        z_gate, r_gate, n_gate = gates
+        ys, _ = golden.gru(
+            x,
+            golden.GRUWeights(z_gate, r_gate, n_gate, bool(layer["lbr"])),
+            _tensor(memory, layer["h0"]),
+        )
+        return ys
     if op == "add":
         m_a, m_b, mult, shift = layer["params"]
         params = golden.AddParams(m_a, m_b, mult, shift, 1.0)

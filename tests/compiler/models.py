@@ -330,3 +330,65 @@ def lstm_onnx(
     model.ir_version = 8
     x = rng.normal(0, 1, (seq, 16, n_in)).astype(np.float32)
     return model, x
+
+
+def gru_onnx(
+    rng: np.random.Generator,
+    *,
+    seq: int = 5,
+    n_in: int = 4,
+    hidden: int = 6,
+    linear_before_reset: int = 1,
+    opset: int = 17,
+) -> tuple[onnx.ModelProto, NDArray[np.float32]]:
+    """An ONNX GRU (gate blocks z, r, h), PyTorch's linear_before_reset=1 by default, with an
+    exporter-built zero initial state; returns Y and Y_h."""
+    w = rng.normal(0, 0.5, (1, 3 * hidden, n_in)).astype(np.float32)
+    r = rng.normal(0, 0.4, (1, 3 * hidden, hidden)).astype(np.float32)
+    b = rng.normal(0, 0.2, (1, 6 * hidden)).astype(np.float32)
+    inits = [
+        numpy_helper.from_array(a, n)
+        for a, n in [
+            (w, "W"),
+            (r, "R"),
+            (b, "B"),
+            (np.array([1], np.int64), "one"),
+            (np.array([hidden], np.int64), "hid"),
+            (np.array(1, np.int64), "batch_axis"),
+            (np.array([0], np.int64), "axis0"),
+        ]
+    ]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "batch_axis"], ["batch"], axis=0),
+        helper.make_node("Unsqueeze", ["batch", "axis0"], ["batch1"]),
+        helper.make_node("Concat", ["one", "batch1", "hid"], ["s0_shape"], axis=0),
+        helper.make_node(
+            "ConstantOfShape",
+            ["s0_shape"],
+            ["h0"],
+            value=numpy_helper.from_array(np.array([0.0], np.float32)),
+        ),
+        helper.make_node(
+            "GRU",
+            ["x", "W", "R", "B", "", "h0"],
+            ["y", "y_h"],
+            name="/gru/GRU",
+            hidden_size=hidden,
+            linear_before_reset=linear_before_reset,
+        ),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "gru",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [seq, "N", n_in])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [seq, 1, "N", hidden]),
+            helper.make_tensor_value_info("y_h", TensorProto.FLOAT, [1, "N", hidden]),
+        ],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    x = rng.normal(0, 1, (seq, 16, n_in)).astype(np.float32)
+    return model, x

@@ -17,7 +17,7 @@ from systolic.runtime import RunError, run
 from systolic.spec.config import PRESETS, AcceleratorConfig
 from systolic.spec.errors import CompileError
 
-from .models import cnn_onnx, lstm_onnx, mlp_onnx, residual_onnx, rnn_onnx
+from .models import cnn_onnx, gru_onnx, lstm_onnx, mlp_onnx, residual_onnx, rnn_onnx
 
 TINY = PRESETS["tiny"]
 RECT = AcceleratorConfig(
@@ -145,6 +145,34 @@ def test_lstm_on_the_rtl() -> None:
     sim = run(program, x[:, :1], backend="sim")
     for name in ("y", "y_c"):
         assert np.array_equal(rtl.raw[name], sim.raw[name])
+    assert rtl.stats["counters"] == sim.stats["counters"]
+
+
+@pytest.mark.parametrize("linear_before_reset", [0, 1])
+@pytest.mark.parametrize("config", [TINY, RECT], ids=["tiny", "rect"])
+def test_gru_both_reset_forms(config: AcceleratorConfig, linear_before_reset: int) -> None:
+    """ONNX GRU (z, r, h blocks), the ONNX default and PyTorch's linear_before_reset = 1."""
+    model, x = gru_onnx(np.random.default_rng(15), linear_before_reset=linear_before_reset)
+    batch = x[:, :3]
+    program = compile_model(model, config, calibration=x, batch=3)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = dict(zip(("y", "y_h"), sess.run(None, {"x": batch}), strict=True))
+    sim = run(program, batch, backend="sim")
+    gold = run(program, batch, backend="golden")
+    for name in want:
+        assert np.array_equal(sim.raw[name], gold.raw[name])
+        assert _rel_l2(sim.outputs[name], want[name]) <= 0.05, name
+
+
+@pytest.mark.parametrize("linear_before_reset", [0, 1])
+def test_gru_on_the_rtl(linear_before_reset: int) -> None:
+    model, x = gru_onnx(
+        np.random.default_rng(16), seq=2, n_in=3, hidden=4, linear_before_reset=linear_before_reset
+    )
+    program = compile_model(model, TINY, calibration=x, batch=1)
+    rtl = run(program, x[:, :1], backend="rtl", simulator="icarus")
+    sim = run(program, x[:, :1], backend="sim")
+    assert np.array_equal(rtl.raw["y"], sim.raw["y"])
     assert rtl.stats["counters"] == sim.stats["counters"]
 
 
