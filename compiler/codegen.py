@@ -730,6 +730,63 @@ def _emit_add(
     }
 
 
+def _sequence_desc(y: Buffer, t_len: int, batch: int, hidden: int) -> dict[str, Any]:
+    """A recurrent layer's ``Y`` as ``[T, B, H]`` (the golden model's layout)."""
+    return TensorDesc(
+        name="y",
+        shape=(t_len, batch, hidden),
+        dtype="int8",
+        scale=1.0,
+        offset=y.addr,
+        strides=(batch * hidden, hidden, 1),
+    ).to_json()
+
+
+def _step_tiles(
+    batch: int, sources: list[tuple[int, int, int]], out: tuple[int, int, int]
+) -> Callable[[int], list[MTile]]:
+    """Output tiles of one recurrent GEMM over ``batch`` rows.
+
+    ``sources[index]`` is (address of batch row 0, first weight row of that K-segment, row
+    stride in bytes); ``out`` is (address of row 0, row stride in bytes, bytes per element).
+    """
+
+    def rows(mt: int) -> list[MTile]:
+        tiles = []
+        for m0 in range(0, batch, mt):
+            mr = min(mt, batch - m0)
+
+            def load(index: int, w_row: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
+                addr, first, stride = sources[index]
+                return {
+                    "addr": addr + m0 * stride + w_row - first,
+                    "n_inner": mr,
+                    "stride_inner": stride,
+                }
+
+            def store(n0: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
+                addr, stride, item = out
+                return {
+                    "addr": addr + m0 * stride + n0 * item,
+                    "n_inner": mr,
+                    "stride_inner": stride,
+                }
+
+            tiles.append(MTile(mr, load, store))
+        return tiles
+
+    return rows
+
+
+def _k_tiles(R: int, widths: list[int]) -> list[KTile]:
+    """K tiles over consecutive K-segments (one per source) of the given widths."""
+    tiles, first = [], 0
+    for index, width in enumerate(widths):
+        tiles += [KTile(first + k0, min(R, width - k0), index) for k0 in range(0, width, R)]
+        first += width
+    return tiles
+
+
 def _emit_rnn(
     em: Emitter, node: Node, ins: list[Buffer], y: Buffer, *, barrier_in: bool, barrier_out: bool
 ) -> dict[str, Any]:
@@ -749,46 +806,19 @@ def _emit_rnn(
     )
     h0 = node.attrs["h0_q"]
     h0_addr = em.place(np.zeros((batch, hidden)) if h0 is None else h0, "int8")
-    k_tiles = [KTile(k0, min(R, n_in - k0), 0) for k0 in range(0, n_in, R)] + [
-        KTile(n_in + k0, min(R, hidden - k0), 1) for k0 in range(0, hidden, R)
-    ]
     placed = None
     for t in range(t_len):
         h_src = h0_addr if t == 0 else y.addr + (t - 1) * batch * hidden
-
-        def rows(mt: int, t: int = t, h_src: int = h_src) -> list[MTile]:
-            out = []
-            for m0 in range(0, batch, mt):
-                mr = min(mt, batch - m0)
-
-                def load(index: int, w_row: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
-                    if index == 0:
-                        return {
-                            "addr": x.addr + (t * batch + m0) * n_in + w_row,
-                            "n_inner": mr,
-                            "stride_inner": n_in,
-                        }
-                    return {
-                        "addr": h_src + m0 * hidden + w_row - n_in,
-                        "n_inner": mr,
-                        "stride_inner": hidden,
-                    }
-
-                def store(n0: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
-                    return {
-                        "addr": y.addr + (t * batch + m0) * hidden + n0,
-                        "n_inner": mr,
-                        "stride_inner": hidden,
-                    }
-
-                out.append(MTile(mr, load, store))
-            return out
-
+        rows = _step_tiles(
+            batch,
+            [(x.addr + t * batch * n_in, 0, n_in), (h_src, n_in, hidden)],
+            (y.addr + t * batch * hidden, hidden, 1),
+        )
         placed = _emit_matmul_layer(
             em,
             node,
             tile_rows=rows,
-            k_tiles=k_tiles,
+            k_tiles=_k_tiles(R, [n_in, hidden]),
             placed=placed,
             barrier_in=barrier_in or t > 0,
             barrier_out=barrier_out or t < t_len - 1,
@@ -806,14 +836,7 @@ def _emit_rnn(
         "mult": _desc("mult", (hidden,), "int32", placed["quant"]),
         "shift": _desc("shift", (hidden,), "int32", placed["quant"] + nt * 4),
         "h0": _desc("h0", (batch, hidden), "int8", h0_addr),
-        "y": TensorDesc(
-            name="y",
-            shape=(t_len, batch, hidden),
-            dtype="int8",
-            scale=1.0,
-            offset=y.addr,
-            strides=(batch * hidden, hidden, 1),
-        ).to_json(),
+        "y": _sequence_desc(y, t_len, batch, hidden),
         "macs": t_len * batch * (n_in + hidden) * hidden,
     }
 
@@ -853,9 +876,7 @@ def _emit_lstm(
                 "activation": golden.Activation.lookup(lut),
             },
         )
-    k_tiles = [KTile(k0, min(R, n_in - k0), 0) for k0 in range(0, n_in, R)] + [
-        KTile(n_in + k0, min(R, hidden - k0), 1) for k0 in range(0, hidden, R)
-    ]
+    k_tiles = _k_tiles(R, [n_in, hidden])
     placed: dict[str, dict[str, int] | None] = dict.fromkeys(gate_names)
     tanh_act = golden.Activation.lookup(golden.TANH_LUT)
     regions = 4
@@ -885,37 +906,11 @@ def _emit_lstm(
     for t in range(t_len):
         h_src = h0_addr if t == 0 else y.addr + (t - 1) * batch * hidden
         for k in gate_names:
-
-            def rows(
-                mt: int, t: int = t, h_src: int = h_src, out: int = gate_buf[k]
-            ) -> list[MTile]:
-                tiles = []
-                for m0 in range(0, batch, mt):
-                    mr = min(mt, batch - m0)
-
-                    def load(index: int, w_row: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
-                        if index == 0:
-                            return {
-                                "addr": x.addr + (t * batch + m0) * n_in + w_row,
-                                "n_inner": mr,
-                                "stride_inner": n_in,
-                            }
-                        return {
-                            "addr": h_src + m0 * hidden + w_row - n_in,
-                            "n_inner": mr,
-                            "stride_inner": hidden,
-                        }
-
-                    def store(n0: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
-                        return {
-                            "addr": out + m0 * hidden + n0,
-                            "n_inner": mr,
-                            "stride_inner": hidden,
-                        }
-
-                    tiles.append(MTile(mr, load, store))
-                return tiles
-
+            rows = _step_tiles(
+                batch,
+                [(x.addr + t * batch * n_in, 0, n_in), (h_src, n_in, hidden)],
+                (gate_buf[k], hidden, 1),
+            )
             placed[k] = _emit_matmul_layer(
                 em, gate_nodes[k], tile_rows=rows, k_tiles=k_tiles, placed=placed[k], **barriers()
             )
@@ -995,61 +990,9 @@ def _emit_lstm(
             ),
         ),
         "c_out": _desc("c", (batch, hidden), "int32", c_addr),
-        "y": TensorDesc(
-            name="y",
-            shape=(t_len, batch, hidden),
-            dtype="int8",
-            scale=1.0,
-            offset=y.addr,
-            strides=(batch * hidden, hidden, 1),
-        ).to_json(),
+        "y": _sequence_desc(y, t_len, batch, hidden),
         "macs": t_len * batch * (n_in + hidden) * hidden * 4,
     }
-
-
-def _step_tiles(
-    batch: int, sources: list[tuple[int, int, int]], out: tuple[int, int, int]
-) -> Callable[[int], list[MTile]]:
-    """Output tiles of one recurrent GEMM over ``batch`` rows.
-
-    ``sources[index]`` is (address of batch row 0, first weight row of that K-segment, row
-    stride in bytes); ``out`` is (address of row 0, row stride in bytes, bytes per element).
-    """
-
-    def rows(mt: int) -> list[MTile]:
-        tiles = []
-        for m0 in range(0, batch, mt):
-            mr = min(mt, batch - m0)
-
-            def load(index: int, w_row: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
-                addr, first, stride = sources[index]
-                return {
-                    "addr": addr + m0 * stride + w_row - first,
-                    "n_inner": mr,
-                    "stride_inner": stride,
-                }
-
-            def store(n0: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
-                addr, stride, item = out
-                return {
-                    "addr": addr + m0 * stride + n0 * item,
-                    "n_inner": mr,
-                    "stride_inner": stride,
-                }
-
-            tiles.append(MTile(mr, load, store))
-        return tiles
-
-    return rows
-
-
-def _k_tiles(R: int, widths: list[int]) -> list[KTile]:
-    """K tiles over consecutive K-segments (one per source) of the given widths."""
-    tiles, first = [], 0
-    for index, width in enumerate(widths):
-        tiles += [KTile(first + k0, min(R, width - k0), index) for k0 in range(0, width, R)]
-        first += width
-    return tiles
 
 
 def _gate_node(
@@ -1267,14 +1210,7 @@ def _emit_gru(
         "x": x.desc("x", 1.0, logical=False).to_json(),
         "gates": {k: _gate_record(em, getattr(weights, k)) for k in ("z", "r", "n")},
         "h0": _desc("h0", (batch, hidden), "int8", h0_addr),
-        "y": TensorDesc(
-            name="y",
-            shape=(t_len, batch, hidden),
-            dtype="int8",
-            scale=1.0,
-            offset=y.addr,
-            strides=(batch * hidden, hidden, 1),
-        ).to_json(),
+        "y": _sequence_desc(y, t_len, batch, hidden),
         "macs": t_len * batch * (n_in + hidden) * hidden * 3,
     }
 

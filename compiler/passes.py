@@ -169,6 +169,16 @@ def quantize(graph: Graph, calibration: dict[str, NDArray[Any]]) -> Graph:
     return g
 
 
+def _initial_state(g: Graph, name: str, quant: Any, scale: float) -> NDArray[Any] | None:
+    """A recurrent layer's constant initial state ``[1, B, H]``, quantised, or None."""
+    if not name:
+        return None
+    data = g.values[name].data
+    assert data is not None  # the front-end accepts constant initial states only
+    result: NDArray[Any] = quant(data[0], scale)
+    return result
+
+
 def _quantize_rnn(g: Graph, node: Node) -> None:
     """The Elman cell in the fixed-point form of docs/quantisation.md (hidden state Q0.7)."""
     x, w, r, b, h0 = node.inputs
@@ -186,11 +196,7 @@ def _quantize_rnn(g: Graph, node: Node) -> None:
         gate = golden.quantize_rnn_weights(wd[0].T, rd[0].T, bias, s_x)
     except GoldenError as e:
         raise CompileError(f"{node.name}: {e}") from None
-    h0_q = None
-    if h0:
-        hd = g.values[h0].data
-        assert hd is not None
-        h0_q = golden.quantize(hd[0], golden.H_SCALE)
+    h0_q = _initial_state(g, h0, golden.quantize, golden.H_SCALE)
     node.attrs.update(gate=gate, h0_q=h0_q)
     for out in node.outputs:
         if out:
@@ -220,15 +226,11 @@ def _quantize_lstm(g: Graph, node: Node) -> None:
         weights = golden.quantize_lstm_weights(gates(wd[0]), gates(rd[0]), bias, s_x)
     except GoldenError as e:
         raise CompileError(f"{node.name}: {e}") from None
-    h0_q = c0_q = None
     if h0:
         hd = g.values[h0].data
         assert hd is not None
         h0_q = golden.quantize(hd[0], golden.H_SCALE)
-    if c0:
-        cd = g.values[c0].data
-        assert cd is not None
-        c0_q = golden.quantize_cell_state(cd[0])
+    c0_q = _initial_state(g, c0, lambda v, _s: golden.quantize_cell_state(v), golden.CELL_SCALE)
     node.attrs.update(weights=weights, h0_q=h0_q, c0_q=c0_q)
     for out, scale in zip(
         node.outputs, (golden.H_SCALE, golden.H_SCALE, golden.CELL_SCALE), strict=True
@@ -260,11 +262,7 @@ def _quantize_gru(g: Graph, node: Node) -> None:
         )
     except GoldenError as e:
         raise CompileError(f"{node.name}: {e}") from None
-    h0_q = None
-    if h0:
-        hd = g.values[h0].data
-        assert hd is not None
-        h0_q = golden.quantize(hd[0], golden.H_SCALE)
+    h0_q = _initial_state(g, h0, golden.quantize, golden.H_SCALE)
     node.attrs.update(weights=weights, h0_q=h0_q)
     for out in node.outputs:
         if out:
