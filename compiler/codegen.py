@@ -255,14 +255,21 @@ def _emit_matmul_layer(
         )
 
     m_tiles = tile_rows(mt)
+    # Weight tiles that are all zero add nothing: skip them (the block structure of grouped
+    # and depthwise convolutions), keeping at least one per block for its bias or overwrite.
+    needed: dict[int, list[KTile]] = {}
+    for n0 in range(0, N, C):
+        live = [kt for kt in k_tiles if w2[kt.w_row : kt.w_row + kt.rows, n0 : n0 + C].any()]
+        needed[n0] = live or k_tiles[:1]
     blocks = [(mtile, n0) for mtile in m_tiles for n0 in range(0, N, C)]
-    total = len(blocks) * len(k_tiles)
+    total = sum(len(needed[n0]) for _, n0 in blocks)
     tile = 0
     configured = -1
     for bi, (mtile, n0) in enumerate(blocks):
         mr, nc = mtile.rows, min(C, N - n0)
         acc_base = acc_rows + (bi % nbuf) * mt
-        for ki, kt in enumerate(k_tiles):
+        block_tiles = needed[n0]
+        for ki, kt in enumerate(block_tiles):
             sp_base = (tile % nbuf) * (mt + R)
             em.emit(
                 "load",
@@ -286,7 +293,7 @@ def _emit_matmul_layer(
             deps = []
             if tile + nbuf < total:
                 deps.append("push_prev")  # the scratchpad buffer is free again
-            if ki == len(k_tiles) - 1:
+            if ki == len(block_tiles) - 1:
                 deps.append("push_next")  # the block is finished
             if ki == 0 and bi >= nbuf:
                 deps.append("pop_next")  # the accumulator block was stored
@@ -387,7 +394,9 @@ def _emit_conv(
 ) -> dict[str, Any]:
     R = em.config.rows
     a = node.attrs
-    kh_n, kw_n, cin, cout = a["w_q"].shape
+    kh_n, kw_n, cg, cout = a["w_q"].shape
+    groups = a.get("group", 1)
+    cin = cg * groups
     (sh, sw), (dh, dw) = a["strides"], a["dilations"]
     pt, pl, _, _ = a["pads"]
     n_img, _, oh, ow = y.shape
@@ -398,7 +407,7 @@ def _emit_conv(
     # otherwise one (kernel row, kernel column) pair's Cin bytes.
     chunks = (
         [(kh, 0, kw_n) for kh in range(kh_n)]
-        if dw == 1
+        if dw == 1 and groups == 1
         else [(kh, kw, 1) for kh in range(kh_n) for kw in range(kw_n)]
     )
     k_tiles = []
@@ -454,7 +463,14 @@ def _emit_conv(
                 out.append(MTile(ny * nx, load, store))
         return out
 
-    node.attrs["w2"] = a["w_q"].reshape(kh_n * kw_n * cin, cout)
+    # Grouped convolutions become one block-diagonal GEMM over all input channels: group g's
+    # weights sit in rows g·cg.. and columns g·og..; the all-zero tiles are skipped.
+    og = cout // groups
+    w2 = np.zeros((kh_n * kw_n, cin, cout), dtype=np.int8)
+    taps = a["w_q"].reshape(kh_n * kw_n, cg, cout)
+    for g in range(groups):
+        w2[:, g * cg : (g + 1) * cg, g * og : (g + 1) * og] = taps[:, :, g * og : (g + 1) * og]
+    node.attrs["w2"] = w2.reshape(kh_n * kw_n * cin, cout)
     where = _emit_matmul_layer(
         em, node, tile_rows=rows, k_tiles=k_tiles, barrier_in=barrier_in, barrier_out=barrier_out
     )
@@ -464,7 +480,12 @@ def _emit_conv(
         "op": "conv",
         "name": node.name,
         "x": x.desc("x", 1.0, logical=False).to_json(),
-        "w": _desc("w", tuple(a["w_q"].shape), "int8", where["w"]),
+        "w": _desc(
+            "w",
+            tuple(a["w_q"].shape),
+            "int8",
+            where["w"] if groups == 1 else em.place(a["w_q"], "int8"),
+        ),
         "bias": _desc("bias", (cout,), "int32", where["bias"]) if where["bias"] >= 0 else None,
         "mult": _desc("mult", (cout,), "int32", where["quant"]),
         "shift": _desc("shift", (cout,), "int32", where["quant"] + nt * 4),
@@ -472,8 +493,9 @@ def _emit_conv(
         "stride": list(a["strides"]),
         "padding": list(a["pads"]),
         "dilation": list(a["dilations"]),
+        "groups": groups,
         "y": y.desc("y", 1.0, logical=False).to_json(),
-        "macs": n_img * oh * ow * kh_n * kw_n * cin * cout,
+        "macs": n_img * oh * ow * kh_n * kw_n * cg * cout,
     }
 
 

@@ -38,11 +38,6 @@ def validate(graph: Graph, config: AcceleratorConfig) -> Graph:
                     f"{node.name}: a standalone {node.op} (not after a dense or conv layer) "
                     "is not supported yet"
                 )
-        if node.op == "conv" and node.attrs["group"] != 1:
-            problems.append(
-                f"{node.name}: grouped and depthwise convolutions (group "
-                f"{node.attrs['group']}) are not supported yet"
-            )
         if node.op in ("sigmoid", "tanh"):
             producer = graph.producer(node.inputs[0])
             if producer is not None and producer.op == "add":
@@ -318,7 +313,7 @@ def lower(graph: Graph) -> Graph:
             lowered.append(Node("hw.gemm", node.name, [ins[0]], list(node.outputs), attrs))
         elif node.op == "conv":
             attrs = {k: node.attrs[k] for k in keys}
-            attrs.update({k: node.attrs[k] for k in ("strides", "pads", "dilations")})
+            attrs.update({k: node.attrs[k] for k in ("strides", "pads", "dilations", "group")})
             lowered.append(Node("hw.conv", node.name, [ins[0]], list(node.outputs), attrs))
         elif node.op == "rnn":
             lowered.append(

@@ -184,6 +184,7 @@ def _golden_layer(memory: bytearray, layer: dict[str, Any]) -> NDArray[Any]:
             stride=layer["stride"],
             padding=layer["padding"],
             dilation=layer["dilation"],
+            groups=layer.get("groups", 1),
             act=act,
         )
     raise RunError(f"golden backend: unknown layer op {op!r}")

@@ -392,3 +392,58 @@ def gru_onnx(
     model.ir_version = 8
     x = rng.normal(0, 1, (seq, 16, n_in)).astype(np.float32)
     return model, x
+
+
+def depthwise_onnx(
+    rng: np.random.Generator, *, channels: int = 8, size: int = 7, opset: int = 17
+) -> tuple[onnx.ModelProto, NDArray[np.float32]]:
+    """A depthwise-separable residual block (MobileNetV2 style): depthwise 3×3 (group = C,
+    stride 1, pad 1) → Relu → grouped 1×1 (group 2) → Add(skip) → GlobalAveragePool → Gemm."""
+    c = channels
+    dw = rng.normal(0, 0.5, (c, 1, 3, 3)).astype(np.float32)
+    dwb = rng.normal(0, 0.1, c).astype(np.float32)
+    pw = rng.normal(0, 0.4, (c, c // 2, 1, 1)).astype(np.float32)
+    pwb = rng.normal(0, 0.1, c).astype(np.float32)
+    fc = rng.normal(0, 0.5, (3, c)).astype(np.float32)
+    fcb = rng.normal(0, 0.1, 3).astype(np.float32)
+    inits = [
+        numpy_helper.from_array(a, n)
+        for a, n in [
+            (dw, "dw.w"),
+            (dwb, "dw.b"),
+            (pw, "pw.w"),
+            (pwb, "pw.b"),
+            (fc, "fc.w"),
+            (fcb, "fc.b"),
+        ]
+    ]
+    nodes = [
+        helper.make_node(
+            "Conv",
+            ["x", "dw.w", "dw.b"],
+            ["a"],
+            name="depthwise",
+            kernel_shape=[3, 3],
+            pads=[1, 1, 1, 1],
+            group=c,
+        ),
+        helper.make_node("Relu", ["a"], ["r"], name="relu"),
+        helper.make_node(
+            "Conv", ["r", "pw.w", "pw.b"], ["p"], name="pointwise", kernel_shape=[1, 1], group=2
+        ),
+        helper.make_node("Add", ["p", "x"], ["s"], name="add"),
+        helper.make_node("GlobalAveragePool", ["s"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc.w", "fc.b"], ["y"], name="fc", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "depthwise",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", c, size, size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    x = rng.normal(0, 1, (32, c, size, size)).astype(np.float32)
+    return model, x

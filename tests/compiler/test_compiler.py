@@ -17,7 +17,7 @@ from systolic.runtime import RunError, run
 from systolic.spec.config import PRESETS, AcceleratorConfig
 from systolic.spec.errors import CompileError
 
-from .models import cnn_onnx, gru_onnx, lstm_onnx, mlp_onnx, residual_onnx, rnn_onnx
+from .models import cnn_onnx, depthwise_onnx, gru_onnx, lstm_onnx, mlp_onnx, residual_onnx, rnn_onnx
 
 TINY = PRESETS["tiny"]
 RECT = AcceleratorConfig(
@@ -172,6 +172,29 @@ def test_gru_on_the_rtl(linear_before_reset: int) -> None:
     program = compile_model(model, TINY, calibration=x, batch=1)
     rtl = run(program, x[:, :1], backend="rtl", simulator="icarus")
     sim = run(program, x[:, :1], backend="sim")
+    assert np.array_equal(rtl.raw["y"], sim.raw["y"])
+    assert rtl.stats["counters"] == sim.stats["counters"]
+
+
+@pytest.mark.parametrize("config", [TINY, RECT, PRESETS["default"]], ids=["tiny", "rect", "8x8"])
+def test_depthwise_residual_block(config: AcceleratorConfig) -> None:
+    """Depthwise 3×3 (group = C) → Relu → grouped 1×1 (group 2) → Add(skip) → GAP → Gemm."""
+    model, x = depthwise_onnx(np.random.default_rng(17))
+    batch = x[:4]
+    program = compile_model(model, config, calibration=x, batch=4)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"x": batch})[0]
+    sim = run(program, batch, backend="sim")
+    gold = run(program, batch, backend="golden")
+    assert np.array_equal(sim.raw["y"], gold.raw["y"])
+    assert _rel_l2(sim.outputs["y"], want) <= 0.05
+
+
+def test_depthwise_on_the_rtl() -> None:
+    model, x = depthwise_onnx(np.random.default_rng(18), channels=4, size=3)
+    program = compile_model(model, TINY, calibration=x, batch=1)
+    rtl = run(program, x[:1], backend="rtl", simulator="icarus")
+    sim = run(program, x[:1], backend="sim")
     assert np.array_equal(rtl.raw["y"], sim.raw["y"])
     assert rtl.stats["counters"] == sim.stats["counters"]
 
