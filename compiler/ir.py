@@ -174,6 +174,7 @@ class Value:
     data: NDArray[Any] | None = None
     scale: float | None = None  # set by quantize for activations
     batch_axis: int = 0  # the axis that calibration batches may size freely (inputs)
+    qdq_scale: float | None = None  # the scale a QDQ model gives this activation
 
     @property
     def is_const(self) -> bool:

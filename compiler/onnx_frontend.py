@@ -64,6 +64,8 @@ FOLDABLE = {
     "Range",
     "Expand",
     "Transpose",
+    "DequantizeLinear",
+    "QuantizeLinear",
 }
 
 
@@ -180,6 +182,26 @@ def _opset(proto: onnx.ModelProto) -> int:
     raise CompileError("the model imports no default-domain opset")
 
 
+def _dequantize(node: onnx.NodeProto, consts: dict[str, NDArray[Any]]) -> NDArray[Any]:
+    """DequantizeLinear of a constant (QDQ weights and biases): ``(q - zp) · scale``."""
+    q = consts[node.input[0]].astype(np.float64)
+    scale = consts[node.input[1]].astype(np.float64)
+    zero = (
+        consts[node.input[2]].astype(np.float64)
+        if len(node.input) > 2 and node.input[2]
+        else np.zeros_like(scale)
+    )
+    if scale.ndim == 1 and scale.size > 1:
+        axis = (
+            next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), 1)
+            % q.ndim
+        )
+        shape = [1] * q.ndim
+        shape[axis] = scale.size
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    return np.asarray((q - zero) * scale, dtype=np.float32)
+
+
 def _fold(node: onnx.NodeProto, consts: dict[str, NDArray[Any]]) -> list[NDArray[Any]]:
     sub = helper.make_graph(
         [node],
@@ -253,6 +275,10 @@ def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1
         nodes.append(Node(op, node.name or out, ins, [out], attrs))
 
     alias: dict[str, str] = {}
+    # QDQ models (onnxruntime's quantizer): an activation's QuantizeLinear → DequantizeLinear
+    # pair is an identity whose scale the quantize pass uses instead of calibration.
+    pending_q: dict[str, tuple[str, str, str]] = {}
+    hints: dict[str, float] = {}
 
     def resolve(name: str) -> str:
         while name in alias:
@@ -268,6 +294,31 @@ def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1
         known = all((n in consts) or not n for n in node.input)
         if kind == "Shape" and (node.input[0] in shapes or node.input[0] in consts):
             consts[node.output[0]] = np.array(shape_of(node.input[0]), dtype=np.int64)
+            continue
+        if kind == "QuantizeLinear" and not known:
+            pending_q[node.output[0]] = (
+                node.input[0],
+                node.input[1],
+                node.input[2] if len(node.input) > 2 else "",
+            )
+            continue
+        if kind == "DequantizeLinear" and node.input[0] in pending_q:
+            source, scale, zero = pending_q[node.input[0]]
+            if zero and zero in consts and np.any(consts[zero] != 0):
+                unsupported.append(
+                    f"{node.name or kind} (asymmetric activation quantisation, "
+                    f"zero point {int(consts[zero].flat[0])}; quantise with "
+                    "ActivationSymmetric=True)"
+                )
+                continue
+            if scale not in consts or consts[scale].size != 1:
+                unsupported.append(f"{node.name or kind} (per-axis activation quantisation)")
+                continue
+            alias[node.output[0]] = source
+            hints[source] = float(consts[scale].reshape(-1)[0])
+            continue
+        if kind == "DequantizeLinear" and known:
+            consts[node.output[0]] = _dequantize(node, consts)
             continue
         if kind in FOLDABLE and known:
             for name, v in zip(node.output, _fold(node, consts), strict=False):
@@ -470,6 +521,9 @@ def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1
             unsupported.append(f"{node.name or kind} ({kind}: {e})")
     if unsupported:
         raise CompileError(f"{len(unsupported)} unsupported node(s): {', '.join(unsupported)}")
+    for name, hint in hints.items():
+        if name in values:
+            values[name].qdq_scale = hint
     outputs = []
     for o in g.output:
         source = resolve(o.name)

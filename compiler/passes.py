@@ -75,7 +75,10 @@ def fuse_activations(graph: Graph) -> Graph:
     return g
 
 
-def _scale(values: NDArray[Any]) -> float:
+def _scale(values: NDArray[Any], hint: float | None = None) -> float:
+    """The activation scale: a QDQ model's own, else the calibration peak over 127."""
+    if hint is not None:
+        return hint
     peak = float(np.max(np.abs(values))) if values.size else 0.0
     return peak / 127.0 if peak > 0.0 else 1.0 / 127.0
 
@@ -99,7 +102,7 @@ def quantize(graph: Graph, calibration: dict[str, NDArray[Any]]) -> Graph:
             raise CompileError(f"calibration data for {name!r} has shape {got}, expected ({dims})")
     env = g.float_forward({n: np.asarray(calibration[n], dtype=np.float64) for n in g.inputs})
     for name in g.inputs:
-        g.values[name].scale = _scale(env[name])
+        g.values[name].scale = _scale(env[name], g.values[name].qdq_scale)
     for node in g.nodes:
         if node.op in LAYOUT_OPS:
             g.values[node.outputs[0]].scale = g.values[node.inputs[0]].scale
@@ -136,12 +139,13 @@ def quantize(graph: Graph, calibration: dict[str, NDArray[Any]]) -> Graph:
             acc_float = env[x] @ w_f + (b_f if b_f is not None else 0.0)
         act = node.attrs.get("act")
         y = env[node.outputs[0]]  # float_forward applies a fused activation
-        s_y = _scale(y)
+        s_y = _scale(y, g.values[node.outputs[0]].qdq_scale)
         g.values[node.outputs[0]].scale = s_y
         try:
             w_q, s_w, b_q = golden.quantize_layer(w_f, b_f, s_x)
             if act in ("sigmoid", "tanh"):
-                s_pre = _scale(acc_float)
+                pre = node.attrs.get("pre_act")
+                s_pre = _scale(acc_float, g.values[pre].qdq_scale if pre else None)
                 fn = np.tanh if act == "tanh" else (lambda v: 1.0 / (1.0 + np.exp(-v)))
                 table = golden.make_lut(fn, s_pre, s_y)
                 activation = golden.Activation.lookup(table)
@@ -266,7 +270,7 @@ def _quantize_gru(g: Graph, node: Node) -> None:
 
 def _quantize_elementwise(g: Graph, node: Node, env: dict[str, Any]) -> None:
     """Average pools (requantise the window sum by 1/count) and residual adds."""
-    s_y = _scale(env[node.outputs[0]])
+    s_y = _scale(env[node.outputs[0]], g.values[node.outputs[0]].qdq_scale)
     g.values[node.outputs[0]].scale = s_y
     s_x = g.values[node.inputs[0]].scale
     assert s_x is not None

@@ -199,6 +199,66 @@ def test_depthwise_on_the_rtl() -> None:
     assert rtl.stats["counters"] == sim.stats["counters"]
 
 
+def test_qdq_model_from_onnxruntime_quantizer(tmp_path: Path) -> None:
+    """A QDQ model keeps its own activation scales; weights are the same symmetric int8."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    model, x = cnn_onnx(np.random.default_rng(19))
+    onnx.save(model, tmp_path / "f.onnx")
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.batches = iter([{"x": x[i : i + 1]} for i in range(16)])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.batches, None)
+
+    quantize_static(
+        str(tmp_path / "f.onnx"),
+        str(tmp_path / "q.onnx"),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+    )
+    batch = x[:6]
+    program = compile_model(tmp_path / "q.onnx", TINY, calibration=x, batch=6)
+    qdq = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"])
+    want = qdq.run(None, {"x": batch})[0]
+    sim = run(program, batch, backend="sim")
+    assert np.array_equal(sim.raw["probs"], run(program, batch, backend="golden").raw["probs"])
+    # The input's QDQ scale is used as is (not recalibrated).
+    scale = next(i for i in onnx.load(tmp_path / "q.onnx").graph.initializer if i.name == "x_scale")
+    assert program.inputs[0].scale == pytest.approx(float(onnx.numpy_helper.to_array(scale)))
+    # onnxruntime rounds twice (requantise, then each op); we round once: close, not equal.
+    assert _rel_l2(sim.outputs["probs"], want) <= 0.05
+
+
+def test_qdq_asymmetric_activations_are_reported() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    inits = [
+        onnx.numpy_helper.from_array(np.array(0.1, np.float32), "s"),
+        onnx.numpy_helper.from_array(np.array(3, np.int8), "z"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="q"),
+        helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], name="dq"),
+    ]
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", [x], [y], inits), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    with pytest.raises(CompileError, match="asymmetric activation quantisation, zero point 3"):
+        compile_model(model, TINY, calibration=np.zeros((1, 4)))
+
+
 def test_cnn_on_the_rtl() -> None:
     model, x = cnn_onnx(np.random.default_rng(8), size=8, pool_pad=1)
     program = compile_model(model, TINY, calibration=x, batch=1)
