@@ -1334,7 +1334,21 @@ def emit_program(graph: Graph, config: AcceleratorConfig) -> Program:
     for name in graph.inputs:
         scale = graph.values[name].scale
         assert scale is not None
-        inputs.append(buffers[name].desc(name, scale, logical=True))
+        desc = buffers[name].desc(name, scale, logical=True)
+        if name in graph.layouts:  # the buffer holds the transposed tensor
+            perm, _ = graph.layouts[name]
+            shape, strides = [0] * len(perm), [0] * len(perm)
+            for k, axis in enumerate(perm):
+                shape[axis], strides[axis] = desc.shape[k], desc.strides[k]
+            desc = TensorDesc(
+                name=name,
+                shape=tuple(shape),
+                dtype=desc.dtype,
+                scale=scale,
+                offset=desc.offset,
+                strides=tuple(strides),
+            )
+        inputs.append(desc)
     outputs = []
     host_softmax = []
     for name in graph.outputs:
@@ -1343,11 +1357,30 @@ def emit_program(graph: Graph, config: AcceleratorConfig) -> Program:
         if producer is not None and producer.op == "softmax":
             source = producer.inputs[0]
             host_softmax.append(name)
+        source = graph.aliases.get(source, source)
         if source not in buffers:
             raise CompileError(f"output {name!r} is not computed on the accelerator")
         scale = graph.values[source].scale
         assert scale is not None
-        outputs.append(buffers[source].desc(name, scale, logical=True))
+        buffer = buffers[source]
+        desc = buffer.desc(name, scale, logical=True)
+        if name in graph.layouts:  # a transpose folded into the output's layout
+            perm, before = graph.layouts[name]
+            rowmajor = Buffer(buffer.addr, before, dtype=buffer.dtype)
+            base = rowmajor.desc(name, scale, logical=True)
+            desc = TensorDesc(
+                name=name,
+                shape=tuple(base.shape[p] for p in perm),
+                dtype=desc.dtype,
+                scale=scale,
+                offset=base.offset,
+                strides=tuple(base.strides[p] for p in perm),
+            )
+        elif not buffer.is_image and graph.values[name].shape != buffer.shape:
+            # Layout-only ops (Squeeze, Flatten) changed the shape, not the bytes.
+            logical = graph.values[name].shape
+            desc = Buffer(buffer.addr, logical, dtype=buffer.dtype).desc(name, scale, logical=True)
+        outputs.append(desc)
     return Program(
         config=config,
         instructions=tuple(em.words),

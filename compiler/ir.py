@@ -35,6 +35,7 @@ OPS = {
     "lstm": 6,  # X, W [1, 4H, I] (i, o, f, c), R [1, 4H, H], B [1, 8H] or "", h0, c0
     "gru": 5,  # X, W [1, 3H, I] (z, r, h), R [1, 3H, H], B [1, 6H] or "", h0
     "squeeze": 1,  # layout only: drop size-1 axes (attrs axes)
+    "transpose": 1,  # attrs perm; only at graph inputs/outputs or moving size-1 axes
     "hw.gemm": 1,  # x; integer params in attrs
     "hw.rnn": 2,  # X, initial h (or "")
     "hw.lstm": 1,  # X
@@ -199,6 +200,12 @@ class Graph:
     outputs: list[str]
     values: dict[str, Value]
     nodes: list[Node]
+    # Graph inputs and outputs whose memory layout is a transposition of their logical one
+    # (a Transpose folded into the tensor descriptor): name -> (permutation, pre-transpose
+    # shape).
+    layouts: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
+    # Values that share another value's buffer (layout-only ops, after ``lower``).
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def copy(self) -> Graph:
         return copy.deepcopy(self)
@@ -241,7 +248,7 @@ class Graph:
                     )
                 defined.add(name)
         for name in self.outputs:
-            if name not in defined:
+            if self.aliases.get(name, name) not in defined and name not in defined:
                 raise CompileError(f"after {stage}: graph output {name!r} is never computed")
 
     def float_forward(self, feeds: dict[str, NDArray[np.floating[Any]]]) -> dict[str, Any]:
@@ -307,6 +314,8 @@ class Graph:
                     if name:
                         env[name] = value
                 continue
+            elif node.op == "transpose":
+                y = np.transpose(x, node.attrs["perm"])
             elif node.op == "squeeze":
                 y = np.squeeze(x, axis=tuple(node.attrs["axes"]))
             elif node.op == "flatten":

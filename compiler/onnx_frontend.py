@@ -43,6 +43,7 @@ SUPPORTED_OPS = (
     "RNN",
     "LSTM",
     "GRU",
+    "Transpose",
 )
 # Evaluated at import when every input is known.
 FOLDABLE = {
@@ -360,6 +361,11 @@ def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1
                         f"{node.name or kind} (MatMul needs a 2-D input and constant weights)"
                     )
                     continue
+                if consts[b].ndim != 2 or consts[b].shape[0] != shape_of(a)[1]:
+                    raise CompileError(
+                        f"weights of shape {consts[b].shape} do not fit an input "
+                        f"of shape {shape_of(a)}"
+                    )
                 emit(
                     "dense",
                     node,
@@ -437,6 +443,10 @@ def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1
                 _import_rnn(
                     node, attrs, consts, shape_of, const_value, shapes, values, nodes, unsupported
                 )
+            elif kind == "Transpose":
+                shape = shape_of(node.input[0])
+                perm = [int(p) for p in attrs.get("perm", range(len(shape) - 1, -1, -1))]
+                emit("transpose", node, [node.input[0]], tuple(shape[p] for p in perm), perm=perm)
             elif kind == "Squeeze":
                 shape = shape_of(node.input[0])
                 axes = attrs.get("axes")

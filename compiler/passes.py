@@ -16,7 +16,7 @@ __all__ = ["fuse_activations", "lower", "quantize", "validate"]
 
 ACTIVATION_OPS = ("relu", "clip", "sigmoid", "tanh")
 FUSABLE = ("dense", "conv", "add")
-LAYOUT_OPS = ("flatten", "squeeze")
+LAYOUT_OPS = ("flatten", "squeeze", "transpose")
 
 
 def validate(graph: Graph, config: AcceleratorConfig) -> Graph:
@@ -296,6 +296,32 @@ def _quantize_elementwise(g: Graph, node: Node, env: dict[str, Any]) -> None:
     node.attrs.update(params=params, activation=activation)
 
 
+def _moves_only_unit_axes(g: Graph, node: Node) -> bool:
+    """A transpose that keeps the order of the axes longer than 1 moves no bytes."""
+    shape = g.values[node.inputs[0]].shape
+    kept = [p for p in node.attrs["perm"] if shape[p] != 1]
+    return kept == sorted(kept)
+
+
+def _fold_transpose(g: Graph, node: Node, source: str, alias: dict[str, str]) -> None:
+    """Fold a data-moving transpose into a graph input's or output's tensor descriptor."""
+    perm = tuple(node.attrs["perm"])
+    out = node.outputs[0]
+    if source in g.inputs and len(g.consumers(node.inputs[0])) == 1:
+        # The buffer holds the transposed tensor; the user still writes the original shape.
+        g.layouts[source] = (perm, g.values[source].shape)
+        g.values[source].shape = g.values[out].shape
+        alias[out] = source
+    elif out in g.outputs:
+        g.layouts[out] = (perm, g.values[node.inputs[0]].shape)
+        alias[out] = source
+    else:
+        raise CompileError(
+            f"{node.name}: a Transpose that moves data is only supported on a graph input or "
+            "output (where it folds into the tensor's layout)"
+        )
+
+
 def lower(graph: Graph) -> Graph:
     """Rewrite quantised dense layers into accelerator GEMMs; layout ops become aliases."""
     g = graph.copy()
@@ -331,12 +357,14 @@ def lower(graph: Graph) -> Graph:
             lowered.append(
                 Node(f"hw.{node.op}", node.name, ins, list(node.outputs), dict(node.attrs))
             )
+        elif node.op == "transpose" and not _moves_only_unit_axes(g, node):
+            _fold_transpose(g, node, ins[0], alias)
         elif node.op in LAYOUT_OPS:
             # Row-major [N, ...] and its flattening share one buffer.
             alias[node.outputs[0]] = ins[0]
         else:
             lowered.append(Node(node.op, node.name, ins, list(node.outputs), dict(node.attrs)))
     g.nodes = lowered
-    g.outputs = [alias.get(o, o) for o in g.outputs]
+    g.aliases = alias
     g.verify("lower")
     return g

@@ -447,3 +447,33 @@ def depthwise_onnx(
     model.ir_version = 8
     x = rng.normal(0, 1, (32, c, size, size)).astype(np.float32)
     return model, x
+
+
+def batch_first_lstm_onnx(
+    rng: np.random.Generator, *, seq: int = 4, n_in: int = 3, hidden: int = 5
+) -> tuple[onnx.ModelProto, NDArray[np.float32]]:
+    """nn.LSTM(batch_first=True) as exported: Transpose in, LSTM, Squeeze + Transpose out."""
+    base, _ = lstm_onnx(rng, seq=seq, n_in=n_in, hidden=hidden)
+    g = base.graph
+    lstm = next(n for n in g.node if n.op_type == "LSTM")
+    lstm.input[0] = "x_tbi"
+    lstm.output[:] = ["y", "", ""]
+    shape_node = next(n for n in g.node if n.op_type == "Shape")
+    shape_node.input[0] = "x_tbi"
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["x_tbi"], name="/Transpose", perm=[1, 0, 2]),
+        *g.node,
+        helper.make_node("Squeeze", ["y", "one"], ["y_tbh"], name="/Squeeze"),
+        helper.make_node("Transpose", ["y_tbh"], ["out"], name="/Transpose_1", perm=[1, 0, 2]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "lstm_batch_first",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", seq, n_in])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", seq, hidden])],
+        list(g.initializer),
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    x = rng.normal(0, 1, (16, seq, n_in)).astype(np.float32)
+    return model, x

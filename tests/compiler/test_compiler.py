@@ -17,7 +17,16 @@ from systolic.runtime import RunError, run
 from systolic.spec.config import PRESETS, AcceleratorConfig
 from systolic.spec.errors import CompileError
 
-from .models import cnn_onnx, depthwise_onnx, gru_onnx, lstm_onnx, mlp_onnx, residual_onnx, rnn_onnx
+from .models import (
+    batch_first_lstm_onnx,
+    cnn_onnx,
+    depthwise_onnx,
+    gru_onnx,
+    lstm_onnx,
+    mlp_onnx,
+    residual_onnx,
+    rnn_onnx,
+)
 
 TINY = PRESETS["tiny"]
 RECT = AcceleratorConfig(
@@ -136,6 +145,41 @@ def test_lstm_sequence_and_last_states(config: AcceleratorConfig) -> None:
         assert np.array_equal(sim.raw[name], gold.raw[name])
         # Gates through int8 LUTs and a Q0.7 hidden state, five steps: a few percent.
         assert _rel_l2(sim.outputs[name], want[name]) <= 0.06, name
+
+
+def test_batch_first_lstm_transposes_fold_into_the_layouts() -> None:
+    """nn.LSTM(batch_first=True): the exporter's Transposes cost nothing; the input and output
+    descriptors keep [B, T, ...] while the buffers are [T, B, ...]."""
+    model, x = batch_first_lstm_onnx(np.random.default_rng(20))
+    batch = x[:3]
+    program = compile_model(model, TINY, calibration=x, batch=3)
+    assert program.inputs[0].shape == (3, 4, 3)
+    assert program.outputs[0].shape == (3, 4, 5)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"x": batch})[0]
+    sim = run(program, batch, backend="sim")
+    assert np.array_equal(sim.raw["out"], run(program, batch, backend="golden").raw["out"])
+    assert _rel_l2(sim.outputs["out"], want) <= 0.06
+
+
+def test_transpose_inside_the_network_is_reported() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 3])
+    w = onnx.numpy_helper.from_array(np.ones((2, 3), np.float32), "w")
+    w2 = onnx.numpy_helper.from_array(np.ones((3, 3), np.float32), "w2")
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], name="t", perm=[1, 0]),
+        helper.make_node("MatMul", ["t", "w"], ["m"], name="mm"),
+        helper.make_node("Relu", ["m"], ["r"], name="relu"),
+        helper.make_node("Transpose", ["r"], ["r2"], name="t2", perm=[1, 0]),
+        helper.make_node("MatMul", ["r2", "w2"], ["y"], name="mm2"),
+    ]
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", [x], [y], [w, w2]),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    with pytest.raises(CompileError, match="t2: a Transpose that moves data is only supported"):
+        compile_model(model, TINY, calibration=np.ones((2, 3)), batch=2)
 
 
 def test_lstm_on_the_rtl() -> None:
@@ -359,6 +403,20 @@ def test_shape_errors() -> None:
         run(program, x[:3])
     with pytest.raises(RunError, match="backend must be one of golden, sim, rtl"):
         run(program, x[:2], backend="fpga")
+
+
+def test_weights_that_do_not_fit_the_input() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    w = onnx.numpy_helper.from_array(np.ones((5, 3), np.float32), "w")
+    model = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g", [x], [y], [w]
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    with pytest.raises(CompileError, match=r"mm \(MatMul: weights of shape \(5, 3\) do not fit"):
+        compile_model(model, TINY, calibration=np.ones((2, 4)))
 
 
 def test_layer_too_big_for_the_accumulator() -> None:
