@@ -1,8 +1,8 @@
 """A small Python API for users without ONNX: build a network layer by layer.
 
->>> net = NetworkBuilder("mlp", inputs={"x": (1, 784)})
->>> h = net.dense("x", w1, b1, act="relu")
->>> y = net.dense(h, w2, b2)
+>>> net = NetworkBuilder("cnn", inputs={"x": (1, 1, 28, 28)})
+>>> h = net.max_pool(net.conv2d("x", w1, b1, padding=1, act="relu"), 2)
+>>> y = net.dense(net.flatten(h), w2, b2)
 >>> graph = net.build(outputs=[net.softmax(y)])
 """
 
@@ -94,12 +94,105 @@ class NetworkBuilder:
                 )
             bias = self._const("b", ba)
         y = self._add("dense", [x, self._const("w", wa), bias], (shape[0], wa.shape[1]))
+        return self._activation(y, act)
+
+    def conv2d(
+        self,
+        x: str,
+        w: ArrayLike,
+        b: ArrayLike | None = None,
+        *,
+        stride: int = 1,
+        padding: int = 0,
+        dilation: int = 1,
+        groups: int = 1,
+        act: str = "none",
+    ) -> str:
+        """2-D convolution on an NCHW input; ``w`` is ``[Cout, Cin / groups, KH, KW]`` as in
+        PyTorch. ``stride``, ``padding`` and ``dilation`` apply to both axes."""
+        shape = self._shape(x)
+        wa = np.asarray(w, dtype=np.float64)
+        if len(shape) != 4:
+            raise CompileError(f"conv2d: input {x!r} has shape {shape}, expected NCHW")
+        if wa.ndim != 4 or shape[1] != wa.shape[1] * groups or wa.shape[0] % groups:
+            raise CompileError(
+                f"conv2d: weights of shape {wa.shape} do not fit input {shape} with groups={groups}"
+            )
+        for name, v in (("stride", stride), ("dilation", dilation), ("groups", groups)):
+            if not isinstance(v, int) or v < 1:
+                raise CompileError(f"conv2d: {name} must be a positive integer, got {v!r}")
+        if not isinstance(padding, int) or padding < 0:
+            raise CompileError(f"conv2d: padding must be a non-negative integer, got {padding!r}")
+        kh, kw = wa.shape[2:]
+        oh = (shape[2] + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
+        ow = (shape[3] + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
+        if oh < 1 or ow < 1:
+            raise CompileError(f"conv2d: a {kh}x{kw} kernel does not fit input {shape}")
+        bias = ""
+        if b is not None:
+            bias = self._const("b", np.asarray(b, dtype=np.float64).reshape(wa.shape[0]))
+        y = self._add(
+            "conv",
+            [x, self._const("w", wa), bias],
+            (shape[0], wa.shape[0], oh, ow),
+            strides=(stride, stride),
+            pads=(padding,) * 4,
+            dilations=(dilation, dilation),
+            group=groups,
+        )
+        return self._activation(y, act)
+
+    def max_pool(self, x: str, kernel: int, *, stride: int | None = None, padding: int = 0) -> str:
+        return self._pool("maxpool", x, kernel, stride or kernel, padding)
+
+    def avg_pool(self, x: str, kernel: int, *, stride: int | None = None) -> str:
+        return self._pool("avgpool", x, kernel, stride or kernel, 0)
+
+    def global_avg_pool(self, x: str) -> str:
+        shape = self._shape(x)
+        return self._add(
+            "avgpool",
+            [x],
+            (shape[0], shape[1], 1, 1),
+            kernel=shape[2:],
+            strides=(1, 1),
+            pads=(0, 0, 0, 0),
+        )
+
+    def _pool(self, op: str, x: str, kernel: int, stride: int, padding: int) -> str:
+        shape = self._shape(x)
+        if len(shape) != 4:
+            raise CompileError(f"{op}: input {x!r} has shape {shape}, expected NCHW")
+        oh = (shape[2] + 2 * padding - kernel) // stride + 1
+        ow = (shape[3] + 2 * padding - kernel) // stride + 1
+        if oh < 1 or ow < 1 or padding >= kernel:
+            raise CompileError(f"{op}: kernel {kernel}, padding {padding} do not fit {shape}")
+        return self._add(
+            op,
+            [x],
+            (shape[0], shape[1], oh, ow),
+            kernel=(kernel, kernel),
+            strides=(stride, stride),
+            pads=(padding,) * 4,
+        )
+
+    def add(self, a: str, b: str, *, act: str = "none") -> str:
+        """Residual add of two activations of one shape (ReLU may follow, fused)."""
+        if self._shape(a) != self._shape(b):
+            raise CompileError(f"add: shapes {self._shape(a)} and {self._shape(b)} differ")
+        if act not in ("none", "relu"):
+            raise CompileError(f"add: act must be 'none' or 'relu', got {act!r}")
+        return self._activation(self._add("add", [a, b], self._shape(a)), act)
+
+    def _activation(self, y: str, act: str) -> str:
+        if act not in ACTIVATIONS:
+            raise CompileError(f"act must be one of {', '.join(ACTIVATIONS)}, got {act!r}")
         if act == "relu":
-            y = self.relu(y)
-        elif act == "relu6":
-            y = self._add("clip", [y], self._shape(y), lo=0.0, hi=6.0)
-        elif act in ("sigmoid", "tanh"):
-            y = self._add(act, [y], self._shape(y))
+            return self.relu(y)
+        if act == "relu6":
+            return self._add("clip", [y], self._shape(y), lo=0.0, hi=6.0)
+        if act in ("sigmoid", "tanh"):
+            return self._add(act, [y], self._shape(y))
         return y
 
     def relu(self, x: str) -> str:

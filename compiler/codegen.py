@@ -1376,8 +1376,11 @@ def emit_program(graph: Graph, config: AcceleratorConfig) -> Program:
                 offset=base.offset,
                 strides=tuple(base.strides[p] for p in perm),
             )
-        elif not buffer.is_image and graph.values[name].shape != buffer.shape:
+        elif graph.values[name].shape != buffer.shape and (
+            not buffer.is_image or (buffer.shape[2:] == (1, 1) and not any(buffer.pads))
+        ):
             # Layout-only ops (Squeeze, Flatten) changed the shape, not the bytes.
+            # An unpadded [N, C, 1, 1] image is [N, C] row-major too.
             logical = graph.values[name].shape
             desc = Buffer(buffer.addr, logical, dtype=buffer.dtype).desc(name, scale, logical=True)
         outputs.append(desc)

@@ -44,6 +44,7 @@ SUPPORTED_OPS = (
     "LSTM",
     "GRU",
     "Transpose",
+    "ReduceMean",
 )
 # Evaluated at import when every input is known.
 FOLDABLE = {
@@ -439,6 +440,35 @@ def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1
                     strides=(1, 1),
                     pads=(0, 0, 0, 0),
                 )
+            elif kind == "ReduceMean":
+                shape = shape_of(node.input[0])
+                axes = attrs.get("axes")
+                if axes is None and len(node.input) > 1 and node.input[1]:
+                    axes = consts.get(node.input[1])
+                spatial = (
+                    len(shape) == 4
+                    and axes is not None
+                    and sorted(int(a) % 4 for a in axes) == [2, 3]
+                )
+                if not spatial:
+                    unsupported.append(f"{node.name or kind} (ReduceMean other than over H, W)")
+                    continue
+                pooled = (shape[0], shape[1], 1, 1)
+                keep = int(attrs.get("keepdims", 1))
+                out = node.output[0] if keep else f"{node.output[0]}:pooled"
+                shapes[out] = pooled
+                values[out] = Value(out, pooled)
+                nodes.append(
+                    Node(
+                        "avgpool",
+                        node.name or out,
+                        [node.input[0]],
+                        [out],
+                        {"kernel": (shape[2], shape[3]), "strides": (1, 1), "pads": (0, 0, 0, 0)},
+                    )
+                )
+                if not keep:  # the [N, C] result is the same bytes: a layout-only squeeze
+                    emit("squeeze", node, [out], (shape[0], shape[1]), axes=[2, 3])
             elif kind in ("RNN", "LSTM", "GRU"):
                 _import_rnn(
                     node, attrs, consts, shape_of, const_value, shapes, values, nodes, unsupported

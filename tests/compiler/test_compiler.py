@@ -303,6 +303,33 @@ def test_qdq_asymmetric_activations_are_reported() -> None:
         compile_model(model, TINY, calibration=np.zeros((1, 4)))
 
 
+@pytest.mark.parametrize("keepdims", [0, 1])
+def test_reduce_mean_over_space_is_global_average_pooling(keepdims: int) -> None:
+    rng = np.random.default_rng(21)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 5])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])
+    w = onnx.numpy_helper.from_array(rng.normal(0, 1, (2, 3)).astype(np.float32), "w")
+    nodes = [
+        helper.make_node("ReduceMean", ["x"], ["m"], name="mean", axes=[2, 3], keepdims=keepdims)
+    ]
+    if keepdims:
+        nodes.append(helper.make_node("Flatten", ["m"], ["f"], name="flatten"))
+    nodes.append(
+        helper.make_node("Gemm", ["f" if keepdims else "m", "w"], ["y"], name="fc", transB=1)
+    )
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", [x], [y], [w]), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    model.ir_version = 8  # what onnxruntime reads
+    data = rng.normal(0, 1, (8, 3, 4, 5)).astype(np.float32)
+    program = compile_model(model, TINY, calibration=data, batch=4)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"x": data[:4]})[0]
+    sim = run(program, data[:4], backend="sim")
+    assert np.array_equal(sim.raw["y"], run(program, data[:4], backend="golden").raw["y"])
+    assert _rel_l2(sim.outputs["y"], want) <= 0.05
+
+
 def test_cnn_on_the_rtl() -> None:
     model, x = cnn_onnx(np.random.default_rng(8), size=8, pool_pad=1)
     program = compile_model(model, TINY, calibration=x, batch=1)
@@ -329,6 +356,50 @@ def test_builder_mlp_with_every_activation() -> None:
     name = program.outputs[0].name
     assert np.array_equal(sim.raw[name], gold.raw[name])
     assert _rel_l2(sim.outputs[name], env[h]) <= 0.1  # five int8 layers incl. two LUTs
+
+
+def test_builder_cnn_matches_its_float_network() -> None:
+    rng = np.random.default_rng(22)
+    x = rng.normal(0, 1, (16, 2, 9, 9))
+    net = NetworkBuilder("cnn", inputs={"x": (4, 2, 9, 9)})
+    a = net.conv2d(
+        "x", rng.normal(0, 0.3, (4, 2, 3, 3)), rng.normal(0, 0.1, 4), padding=1, act="relu"
+    )
+    b = net.conv2d(a, rng.normal(0, 0.3, (4, 1, 3, 3)), None, padding=1, groups=4)
+    c = net.add(a, b, act="relu")
+    d = net.max_pool(c, 2, padding=1)
+    e = net.avg_pool(d, 2)
+    f = net.global_avg_pool(e)
+    y = net.dense(net.flatten(f), rng.normal(0, 0.5, (4, 3)), rng.normal(0, 0.1, 3))
+    graph = net.build(outputs=[y])
+    want = graph.float_forward({"x": x[:4]})[y]
+    program = compile_model(graph, TINY, calibration=x)
+    name = program.outputs[0].name
+    sim = run(program, x[:4], backend="sim")
+    assert np.array_equal(sim.raw[name], run(program, x[:4], backend="golden").raw[name])
+    assert _rel_l2(sim.outputs[name], want) <= 0.05
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda n: n.conv2d("x", np.ones((2, 3, 3, 3))),
+            "weights of shape (2, 3, 3, 3) do not fit input (1, 2, 5, 5) with groups=1",
+        ),
+        (lambda n: n.conv2d("x", np.ones((2, 2, 7, 7))), "a 7x7 kernel does not fit"),
+        (lambda n: n.conv2d("x", np.ones((2, 2, 3, 3)), stride=0), "stride must be a positive"),
+        (lambda n: n.max_pool("x", 2, padding=2), "kernel 2, padding 2 do not fit"),
+        (lambda n: n.add("x", n.max_pool("x", 2)), "shapes (1, 2, 5, 5) and (1, 2, 2, 2) differ"),
+        (lambda n: n.dense("x", np.ones((3, 3))), "flatten it first"),
+        (lambda n: n.conv2d("x", np.ones((2, 2, 3, 3)), act="gelu"), "act must be one of"),
+    ],
+)
+def test_builder_errors(call, message: str) -> None:
+    net = NetworkBuilder("bad", inputs={"x": (1, 2, 5, 5)})
+    with pytest.raises(CompileError) as e:
+        call(net)
+    assert message in str(e.value)
 
 
 def test_rtl_backend_agrees_with_simulator() -> None:
