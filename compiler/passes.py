@@ -132,12 +132,15 @@ def quantize(graph: Graph, calibration: dict[str, NDArray[Any]]) -> Graph:
         w_f = g.values[w].data
         assert w_f is not None  # the front-ends make weights constant
         b_f = g.values[b].data if b else None
-        if node.op == "conv":
-            acc_float = conv2d_float(env[x], w_f, b_f, node.attrs)
-            w_f = w_f.transpose(2, 3, 1, 0)  # OIHW -> HWIO: output channels last
-        else:
-            acc_float = env[x] @ w_f + (b_f if b_f is not None else 0.0)
         act = node.attrs.get("act")
+        acc_float = None
+        if act in ("sigmoid", "tanh"):  # the lookup table's input scale needs the pre-activation
+            if node.op == "conv":
+                acc_float = conv2d_float(env[x], w_f, b_f, node.attrs)
+            else:
+                acc_float = env[x] @ w_f + (b_f if b_f is not None else 0.0)
+        if node.op == "conv":
+            w_f = w_f.transpose(2, 3, 1, 0)  # OIHW -> HWIO: output channels last
         y = env[node.outputs[0]]  # float_forward applies a fused activation
         s_y = _scale(y, g.values[node.outputs[0]].qdq_scale)
         g.values[node.outputs[0]].scale = s_y
@@ -145,6 +148,7 @@ def quantize(graph: Graph, calibration: dict[str, NDArray[Any]]) -> Graph:
             w_q, s_w, b_q = golden.quantize_layer(w_f, b_f, s_x)
             if act in ("sigmoid", "tanh"):
                 pre = node.attrs.get("pre_act")
+                assert acc_float is not None
                 s_pre = _scale(acc_float, g.values[pre].qdq_scale if pre else None)
                 fn = np.tanh if act == "tanh" else (lambda v: 1.0 / (1.0 + np.exp(-v)))
                 table = golden.make_lut(fn, s_pre, s_y)

@@ -75,6 +75,16 @@ def _check_simulator(simulator: str) -> None:
         raise RtlError(f"{exe} not found on PATH; install it: {hint}")
 
 
+def _rtl_sources() -> list[Path]:
+    """The files the generated Verilog depends on: hw/ and the spec it reads."""
+    import systolic.hw
+    import systolic.spec
+
+    hw_dir = Path(systolic.hw.__file__).resolve().parent
+    spec_dir = Path(systolic.spec.__file__).resolve().parent
+    return [*hw_dir.glob("*.py"), spec_dir / "isa.py", spec_dir / "config.py"]
+
+
 def build(config: AcceleratorConfig, simulator: str) -> Path:
     """Generate the Verilog for ``config`` and build it for ``simulator``; return the build dir.
 
@@ -85,14 +95,17 @@ def build(config: AcceleratorConfig, simulator: str) -> Path:
     from ..hw.verilog import generate_verilog
 
     _check_simulator(simulator)
-    verilog = generate_verilog(config, name=TOP)
-    digest = hashlib.sha256(verilog.encode()).hexdigest()[:16]
-    directory = cache_root() / "rtl" / simulator / digest
+    # Key the build by what determines the Verilog (the configuration and the RTL's sources),
+    # so that an unchanged design is neither regenerated nor rebuilt.
+    digest = hashlib.sha256(repr(sorted(config.to_dict().items())).encode())
+    for source_file in sorted(_rtl_sources()):
+        digest.update(source_file.read_bytes())
+    directory = cache_root() / "rtl" / simulator / digest.hexdigest()[:16]
     with _locked(directory):
         source = directory / f"{TOP}.v"
         stamp = directory / "built"
         if not stamp.exists():
-            source.write_text(verilog)
+            source.write_text(generate_verilog(config, name=TOP))
             runner = get_runner(simulator)
             args = VERILATOR_ARGS if simulator == "verilator" else []
             try:
@@ -103,12 +116,13 @@ def build(config: AcceleratorConfig, simulator: str) -> Path:
                     build_args=args,
                     timescale=("1ns", "1ps"),
                     always=False,
+                    log_file=directory / "build.log",
                 )
             except SystemExit as e:  # the runner exits on a failed build
                 raise RtlError(
                     f"{simulator} build failed ({e}); see {directory / 'build.log'}"
                 ) from None
-            stamp.write_text(digest)
+            stamp.write_text(directory.name)
     return directory
 
 

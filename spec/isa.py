@@ -24,6 +24,7 @@ unit when it has finished. This is the decoupled access-execute scheme of VTA.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -207,30 +208,30 @@ class Field:
     default: Any = None
     hex: bool = False
 
-    @property
+    @functools.cached_property
     def enum(self) -> type[enum.Enum] | None:
         """The field's enum class, or ``None`` for an integer field."""
         if isinstance(self.shape, type) and issubclass(self.shape, enum.Enum):
             return self.shape
         return None
 
-    @property
+    @functools.cached_property
     def width(self) -> int:
         width: int = Shape.cast(self.shape).width
         return width
 
-    @property
+    @functools.cached_property
     def signed(self) -> bool:
         return self.enum is None and Shape.cast(self.shape).signed
 
-    @property
+    @functools.cached_property
     def lo(self) -> int:
         """Smallest value that fits the field (and is legal)."""
         if self.minimum is not None:
             return self.minimum
         return -(1 << (self.width - 1)) if self.signed else 0
 
-    @property
+    @functools.cached_property
     def hi(self) -> int:
         """Largest value that fits the field."""
         return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1

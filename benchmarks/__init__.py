@@ -1,0 +1,1 @@
+"""Benchmarks of the simulator and compiler (``make bench``); see sim_speed.py."""
