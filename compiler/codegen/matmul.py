@@ -1,0 +1,337 @@
+"""GEMMs and convolutions: one weight-stationary schedule over tiles of rows and K."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ...spec import golden
+from ...spec.errors import CompileError
+from ...spec.isa import (
+    Elem,
+    LoadTarget,
+    MatMode,
+    StoreTarget,
+    Unit,
+)
+from ..ir import Node
+from .common import (
+    MAX_COUNT,
+    Buffer,
+    Emitter,
+    KTile,
+    MTile,
+    act_record,
+    desc_json,
+    emit_store_config,
+    padded,
+)
+
+
+def emit_matmul_layer(
+    em: Emitter,
+    node: Node,
+    *,
+    tile_rows: Callable[[int], list[MTile]],
+    k_tiles: list[KTile],
+    barrier_in: bool,
+    barrier_out: bool,
+    placed: dict[str, int] | None = None,
+    raw: bool = False,
+) -> dict[str, int]:
+    """The shared weight-stationary schedule; returns where the constants were placed.
+
+    ``placed`` (from an earlier call for the same node, e.g. the previous time step of a
+    recurrent layer) reuses constants already in the memory image.
+    """
+    cfg = em.config
+    R, C = cfg.rows, cfg.cols
+    w2: NDArray[Any] = node.attrs["w2"]  # [K, N]
+    N = w2.shape[1]
+    nt = -(-N // C)
+    act: golden.Activation = node.attrs["activation"]
+    bias = node.attrs["b_q"]
+    if placed is None:
+        quant = np.concatenate(
+            [padded(node.attrs["mult"], nt * C), padded(node.attrs["shift"], nt * C)]
+        )
+        lut = act.table
+        placed = {
+            "w": em.place(w2, "int8"),
+            "bias": em.place(padded(bias, nt * C), "int32") if bias is not None else -1,
+            "quant": em.place(quant, "int32"),
+            "lut": em.place(padded(lut, cfg.lut_rows * C), "int8") if lut is not None else -1,
+            "nt": nt,
+        }
+    w_addr, quant_addr = placed["w"], placed["quant"]
+    bias_addr = placed["bias"] if placed["bias"] >= 0 else None
+    lut_addr = placed["lut"] if placed["lut"] >= 0 else None
+
+    pre: list[tuple[int, int, int, Elem]] = []
+    acc_rows = 0
+    bias_row = lut_row = 0
+    if bias_addr is not None:
+        bias_row, acc_rows = acc_rows, acc_rows + nt
+        pre.append((bias_row, bias_addr, nt, Elem.I32))
+    quant_row, acc_rows = acc_rows, acc_rows + 2 * nt
+    pre.append((quant_row, quant_addr, 2 * nt, Elem.I32))
+    if lut_addr is not None:
+        lut_row, acc_rows = acc_rows, acc_rows + cfg.lut_rows
+        pre.append((lut_row, lut_addr, cfg.lut_rows, Elem.I8))
+    nbuf = min(2, cfg.token_depth)
+    mt = min(MAX_COUNT, (cfg.acc_depth - acc_rows) // nbuf, cfg.sp_depth // nbuf - R)
+    if mt < 1:
+        raise CompileError(
+            f"{node.name}: a layer with {N} outputs needs {acc_rows} accumulator rows of "
+            f"constants and at least {nbuf} more for outputs, but acc_depth is {cfg.acc_depth}"
+        )
+    for i, (row, addr, n, elem) in enumerate(pre):
+        em.emit(
+            "load",
+            *(["pop_next"] if barrier_in and i == 0 else []),
+            target=LoadTarget.ACC,
+            elem=elem,
+            dst=row,
+            len=C,
+            n_inner=n,
+            addr=addr,
+            stride_inner=C * 4 if elem == Elem.I32 else C,
+        )
+
+    m_tiles = tile_rows(mt)
+    # Weight tiles that are all zero add nothing: skip them (the block structure of grouped
+    # and depthwise convolutions), keeping at least one per block for its bias or overwrite.
+    needed: dict[int, list[KTile]] = {}
+    for n0 in range(0, N, C):
+        live = [kt for kt in k_tiles if w2[kt.w_row : kt.w_row + kt.rows, n0 : n0 + C].any()]
+        needed[n0] = live or k_tiles[:1]
+    blocks = [(mtile, n0) for mtile in m_tiles for n0 in range(0, N, C)]
+    total = sum(len(needed[n0]) for _, n0 in blocks)
+    tile = 0
+    configured = -1
+    for bi, (mtile, n0) in enumerate(blocks):
+        mr, nc = mtile.rows, min(C, N - n0)
+        acc_base = acc_rows + (bi % nbuf) * mt
+        block_tiles = needed[n0]
+        for ki, kt in enumerate(block_tiles):
+            sp_base = (tile % nbuf) * (mt + R)
+            em.emit(
+                "load",
+                *(["pop_next"] if tile >= nbuf else []),
+                target=LoadTarget.SP,
+                dst=sp_base,
+                len=kt.rows,
+                **mtile.load(kt.index, kt.w_row),
+            )
+            em.emit(
+                "load",
+                "push_next",
+                target=LoadTarget.SP,
+                dst=sp_base + mt,
+                len=nc,
+                n_inner=kt.rows,
+                addr=w_addr + kt.w_row * N + n0,
+                stride_inner=N,
+            )
+            em.emit("preload", "pop_prev", src=sp_base + mt, rows=kt.rows, cols=nc)
+            deps = []
+            if tile + nbuf < total:
+                deps.append("push_prev")  # the scratchpad buffer is free again
+            if ki == len(block_tiles) - 1:
+                deps.append("push_next")  # the block is finished
+            if ki == 0 and bi >= nbuf:
+                deps.append("pop_next")  # the accumulator block was stored
+            first = MatMode.BIAS if bias_addr is not None else MatMode.OVERWRITE
+            em.emit(
+                "matmul",
+                *deps,
+                src=sp_base,
+                dst=acc_base,
+                n=mr,
+                mode=first if ki == 0 else MatMode.ACCUMULATE,
+                bias=bias_row + n0 // C if bias_addr is not None else 0,
+                swap=1,
+            )
+            tile += 1
+        waits = ["pop_prev"]
+        t = n0 // C
+        if configured != t and not raw:
+            em.emit("cfg_quant", *waits, mult_row=quant_row + t, shift_row=quant_row + nt + t)
+            waits = []
+            if configured < 0:
+                emit_store_config(em, act, lut_row)
+            configured = t
+        release = bi + nbuf < len(blocks) or (barrier_out and bi == len(blocks) - 1)
+        em.emit(
+            "store",
+            *waits,
+            *(["push_prev"] if release else []),
+            target=StoreTarget.DRAM,
+            elem=Elem.I32 if raw else Elem.I8,
+            src=acc_base,
+            len=nc,
+            **mtile.store(n0),
+        )
+    if barrier_out:
+        em.emit("sync", "pop_next", "push_prev", unit=Unit.EXECUTE)
+    return placed
+
+
+def emit_gemm(
+    em: Emitter, node: Node, x: Buffer, y: Buffer, *, barrier_in: bool, barrier_out: bool
+) -> dict[str, Any]:
+    R = em.config.rows
+    w2 = node.attrs["w2"]
+    K, N = w2.shape
+    M = x.shape[0] if x.is_image else int(np.prod(x.shape[:-1]))
+
+    if x.is_image and any(x.pads):
+        raise CompileError(
+            f"{node.name}: its input is also read with padding; a flatten of a "
+            "padded image is not supported"
+        )
+
+    def rows(mt: int) -> list[MTile]:
+        out = []
+        for m0 in range(0, M, mt):
+            mr = min(mt, M - m0)
+
+            def load(_index: int, k0: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
+                return {"addr": x.addr + m0 * K + k0, "n_inner": mr, "stride_inner": K}
+
+            def store(n0: int, m0: int = m0, mr: int = mr) -> dict[str, int]:
+                return {"addr": y.addr + m0 * N + n0, "n_inner": mr, "stride_inner": N}
+
+            out.append(MTile(mr, load, store))
+        return out
+
+    k_tiles = [KTile(k0, min(R, K - k0), 0) for k0 in range(0, K, R)]
+    where = emit_matmul_layer(
+        em, node, tile_rows=rows, k_tiles=k_tiles, barrier_in=barrier_in, barrier_out=barrier_out
+    )
+    nt = where["nt"] * em.config.cols
+    return {
+        "op": "gemm",
+        "name": node.name,
+        "x": x.desc("x", 1.0, logical=False).to_json(),
+        "w": desc_json("w", (K, N), "int8", where["w"]),
+        "bias": desc_json("bias", (N,), "int32", where["bias"]) if where["bias"] >= 0 else None,
+        "mult": desc_json("mult", (N,), "int32", where["quant"]),
+        "shift": desc_json("shift", (N,), "int32", where["quant"] + nt * 4),
+        "act": act_record(node.attrs["activation"], where["lut"]),
+        "y": y.desc("y", 1.0, logical=False).to_json(),
+        "macs": M * K * N,
+    }
+
+
+def emit_conv(
+    em: Emitter, node: Node, x: Buffer, y: Buffer, *, barrier_in: bool, barrier_out: bool
+) -> dict[str, Any]:
+    R = em.config.rows
+    a = node.attrs
+    kh_n, kw_n, cg, cout = a["w_q"].shape
+    groups = a.get("group", 1)
+    cin = cg * groups
+    (sh, sw), (dh, dw) = a["strides"], a["dilations"]
+    pt, pl, _, _ = a["pads"]
+    n_img, _, oh, ow = y.shape
+    _, hp, wp, _ = x.geometry
+    if x.pads[0] < pt or x.pads[1] < pl:  # pragma: no cover - allocation guarantees it
+        raise CompileError(f"{node.name}: input buffer has less padding than the conv needs")
+    # Input chunks: one kernel row's KW·Cin bytes when they are contiguous (dilation 1),
+    # otherwise one (kernel row, kernel column) pair's Cin bytes.
+    chunks = (
+        [(kh, 0, kw_n) for kh in range(kh_n)]
+        if dw == 1 and groups == 1
+        else [(kh, kw, 1) for kh in range(kh_n) for kw in range(kw_n)]
+    )
+    k_tiles = []
+    for index, (kh, kw0, nkw) in enumerate(chunks):
+        width = nkw * cin
+        for k0 in range(0, width, R):
+            k_tiles.append(KTile((kh * kw_n + kw0) * cin + k0, min(R, width - k0), index))
+
+    def rows(mt: int) -> list[MTile]:
+        out = []
+        for n in range(n_img):
+            if ow <= mt:
+                ny_max = max(1, min(mt // ow, MAX_COUNT))
+                spans = [(oy0, min(ny_max, oh - oy0), 0, ow) for oy0 in range(0, oh, ny_max)]
+            else:
+                spans = [
+                    (oy, 1, ox0, min(mt, ow - ox0)) for oy in range(oh) for ox0 in range(0, ow, mt)
+                ]
+            for oy0, ny, ox0, nx in spans:
+
+                def load(
+                    index: int,
+                    w_row: int,
+                    n: int = n,
+                    oy0: int = oy0,
+                    ny: int = ny,
+                    ox0: int = ox0,
+                    nx: int = nx,
+                ) -> dict[str, int]:
+                    kh, kw0, _ = chunks[index]
+                    k0 = w_row - (kh * kw_n + kw0) * cin
+                    base = x.pixel(n, oy0 * sh + kh * dh - pt, ox0 * sw + kw0 * dw - pl)
+                    return {
+                        "addr": base + k0,
+                        "n_inner": nx,
+                        "stride_inner": sw * cin,
+                        "n_outer": ny,
+                        "stride_outer": sh * wp * cin,
+                    }
+
+                def store(
+                    n0: int, n: int = n, oy0: int = oy0, ny: int = ny, ox0: int = ox0, nx: int = nx
+                ) -> dict[str, int]:
+                    _, _, owp, _ = y.geometry
+                    return {
+                        "addr": y.pixel(n, oy0, ox0) + n0,
+                        "n_inner": nx,
+                        "stride_inner": cout,
+                        "n_outer": ny,
+                        "stride_outer": owp * cout,
+                    }
+
+                out.append(MTile(ny * nx, load, store))
+        return out
+
+    # Grouped convolutions become one block-diagonal GEMM over all input channels: group g's
+    # weights sit in rows g·cg.. and columns g·og..; the all-zero tiles are skipped.
+    og = cout // groups
+    w2 = np.zeros((kh_n * kw_n, cin, cout), dtype=np.int8)
+    taps = a["w_q"].reshape(kh_n * kw_n, cg, cout)
+    for g in range(groups):
+        w2[:, g * cg : (g + 1) * cg, g * og : (g + 1) * og] = taps[:, :, g * og : (g + 1) * og]
+    node.attrs["w2"] = w2.reshape(kh_n * kw_n * cin, cout)
+    where = emit_matmul_layer(
+        em, node, tile_rows=rows, k_tiles=k_tiles, barrier_in=barrier_in, barrier_out=barrier_out
+    )
+    nt = where["nt"] * em.config.cols
+    del hp
+    return {
+        "op": "conv",
+        "name": node.name,
+        "x": x.desc("x", 1.0, logical=False).to_json(),
+        "w": desc_json(
+            "w",
+            tuple(a["w_q"].shape),
+            "int8",
+            where["w"] if groups == 1 else em.place(a["w_q"], "int8"),
+        ),
+        "bias": desc_json("bias", (cout,), "int32", where["bias"]) if where["bias"] >= 0 else None,
+        "mult": desc_json("mult", (cout,), "int32", where["quant"]),
+        "shift": desc_json("shift", (cout,), "int32", where["quant"] + nt * 4),
+        "act": act_record(a["activation"], where["lut"]),
+        "stride": list(a["strides"]),
+        "padding": list(a["pads"]),
+        "dilation": list(a["dilations"]),
+        "groups": groups,
+        "y": y.desc("y", 1.0, logical=False).to_json(),
+        "macs": n_img * oh * ow * kh_n * kw_n * cg * cout,
+    }
