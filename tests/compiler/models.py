@@ -2,10 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
+
+
+def _zero_state(hidden: int, states: tuple[str, ...]) -> tuple[list[Any], list[Any]]:
+    """The exporter's zero initial state: Shape → Gather(batch) → Unsqueeze → Concat →
+    ConstantOfShape [1, batch, hidden], one per name in ``states``; (initialisers, nodes)."""
+    inits = [
+        numpy_helper.from_array(a, n)
+        for a, n in [
+            (np.array([1], np.int64), "one"),
+            (np.array([hidden], np.int64), "hid"),
+            (np.array(1, np.int64), "batch_axis"),
+            (np.array([0], np.int64), "axis0"),
+        ]
+    ]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "batch_axis"], ["batch"], axis=0),
+        helper.make_node("Unsqueeze", ["batch", "axis0"], ["batch1"]),
+        helper.make_node("Concat", ["one", "batch1", "hid"], ["s0_shape"], axis=0),
+    ] + [
+        helper.make_node(
+            "ConstantOfShape",
+            ["s0_shape"],
+            [name],
+            value=numpy_helper.from_array(np.array([0.0], np.float32)),
+        )
+        for name in states
+    ]
+    return inits, nodes
 
 
 def mlp_onnx(
@@ -223,29 +254,12 @@ def rnn_onnx(
     fcb = rng.normal(0, 0.1, classes).astype(np.float32)
     inits = [
         numpy_helper.from_array(a, n)
-        for a, n in [
-            (w, "W"),
-            (r, "R"),
-            (b, "B"),
-            (fc, "fc.weight"),
-            (fcb, "fc.bias"),
-            (np.array([1], np.int64), "one"),
-            (np.array([hidden], np.int64), "hid"),
-            (np.array(1, np.int64), "batch_axis"),
-            (np.array([0], np.int64), "axis0"),
-        ]
+        for a, n in [(w, "W"), (r, "R"), (b, "B"), (fc, "fc.weight"), (fcb, "fc.bias")]
     ]
+    state_inits, state_nodes = _zero_state(hidden, ("h0",))
+    inits += state_inits
     nodes = [
-        helper.make_node("Shape", ["x"], ["shape"]),
-        helper.make_node("Gather", ["shape", "batch_axis"], ["batch"], axis=0),
-        helper.make_node("Unsqueeze", ["batch", "axis0"], ["batch1"]),
-        helper.make_node("Concat", ["one", "batch1", "hid"], ["h0_shape"], axis=0),
-        helper.make_node(
-            "ConstantOfShape",
-            ["h0_shape"],
-            ["h0"],
-            value=numpy_helper.from_array(np.array([0.0], np.float32)),
-        ),
+        *state_nodes,
         helper.make_node(
             "RNN", ["x", "W", "R", "B", "", "h0"], ["y", "y_h"], name="/rnn/RNN", hidden_size=hidden
         ),
@@ -278,35 +292,11 @@ def lstm_onnx(
     w = rng.normal(0, 0.5, (1, 4 * hidden, n_in)).astype(np.float32)
     r = rng.normal(0, 0.4, (1, 4 * hidden, hidden)).astype(np.float32)
     b = rng.normal(0, 0.2, (1, 8 * hidden)).astype(np.float32)
-    inits = [
-        numpy_helper.from_array(a, n)
-        for a, n in [
-            (w, "W"),
-            (r, "R"),
-            (b, "B"),
-            (np.array([1], np.int64), "one"),
-            (np.array([hidden], np.int64), "hid"),
-            (np.array(1, np.int64), "batch_axis"),
-            (np.array([0], np.int64), "axis0"),
-        ]
-    ]
+    inits = [numpy_helper.from_array(a, n) for a, n in [(w, "W"), (r, "R"), (b, "B")]]
+    state_inits, state_nodes = _zero_state(hidden, ("h0", "c0"))
+    inits += state_inits
     nodes = [
-        helper.make_node("Shape", ["x"], ["shape"]),
-        helper.make_node("Gather", ["shape", "batch_axis"], ["batch"], axis=0),
-        helper.make_node("Unsqueeze", ["batch", "axis0"], ["batch1"]),
-        helper.make_node("Concat", ["one", "batch1", "hid"], ["s0_shape"], axis=0),
-        helper.make_node(
-            "ConstantOfShape",
-            ["s0_shape"],
-            ["h0"],
-            value=numpy_helper.from_array(np.array([0.0], np.float32)),
-        ),
-        helper.make_node(
-            "ConstantOfShape",
-            ["s0_shape"],
-            ["c0"],
-            value=numpy_helper.from_array(np.array([0.0], np.float32)),
-        ),
+        *state_nodes,
         helper.make_node(
             "LSTM",
             ["x", "W", "R", "B", "", "h0", "c0"],
@@ -346,29 +336,11 @@ def gru_onnx(
     w = rng.normal(0, 0.5, (1, 3 * hidden, n_in)).astype(np.float32)
     r = rng.normal(0, 0.4, (1, 3 * hidden, hidden)).astype(np.float32)
     b = rng.normal(0, 0.2, (1, 6 * hidden)).astype(np.float32)
-    inits = [
-        numpy_helper.from_array(a, n)
-        for a, n in [
-            (w, "W"),
-            (r, "R"),
-            (b, "B"),
-            (np.array([1], np.int64), "one"),
-            (np.array([hidden], np.int64), "hid"),
-            (np.array(1, np.int64), "batch_axis"),
-            (np.array([0], np.int64), "axis0"),
-        ]
-    ]
+    inits = [numpy_helper.from_array(a, n) for a, n in [(w, "W"), (r, "R"), (b, "B")]]
+    state_inits, state_nodes = _zero_state(hidden, ("h0",))
+    inits += state_inits
     nodes = [
-        helper.make_node("Shape", ["x"], ["shape"]),
-        helper.make_node("Gather", ["shape", "batch_axis"], ["batch"], axis=0),
-        helper.make_node("Unsqueeze", ["batch", "axis0"], ["batch1"]),
-        helper.make_node("Concat", ["one", "batch1", "hid"], ["s0_shape"], axis=0),
-        helper.make_node(
-            "ConstantOfShape",
-            ["s0_shape"],
-            ["h0"],
-            value=numpy_helper.from_array(np.array([0.0], np.float32)),
-        ),
+        *state_nodes,
         helper.make_node(
             "GRU",
             ["x", "W", "R", "B", "", "h0"],
