@@ -229,10 +229,7 @@ def _quantize_lstm(g: Graph, node: Node) -> None:
         weights = golden.quantize_lstm_weights(gates(wd[0]), gates(rd[0]), bias, s_x)
     except GoldenError as e:
         raise CompileError(f"{node.name}: {e}") from None
-    if h0:
-        hd = g.values[h0].data
-        assert hd is not None
-        h0_q = golden.quantize(hd[0], golden.H_SCALE)
+    h0_q = _initial_state(g, h0, golden.quantize, golden.H_SCALE)
     c0_q = _initial_state(g, c0, lambda v, _s: golden.quantize_cell_state(v), golden.CELL_SCALE)
     node.attrs.update(weights=weights, h0_q=h0_q, c0_q=c0_q)
     for out, scale in zip(

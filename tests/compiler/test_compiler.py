@@ -182,6 +182,21 @@ def test_transpose_inside_the_network_is_reported() -> None:
         compile_model(model, TINY, calibration=np.ones((2, 3)), batch=2)
 
 
+@pytest.mark.parametrize("maker", [rnn_onnx, lstm_onnx, gru_onnx], ids=["rnn", "lstm", "gru"])
+def test_recurrent_layers_without_initial_states(maker) -> None:
+    """No initial_h / initial_c inputs at all (zero states), as onnx.helper users write them."""
+    model, x = maker(np.random.default_rng(23))
+    cell = next(n for n in model.graph.node if n.op_type in ("RNN", "LSTM", "GRU"))
+    del cell.input[4:]  # drop sequence_lens, initial_h, initial_c
+    program = compile_model(model, TINY, calibration=x, batch=2)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"x": x[:, :2]})
+    sim = run(program, x[:, :2], backend="sim")
+    name = program.outputs[0].name
+    assert np.array_equal(sim.raw[name], run(program, x[:, :2], backend="golden").raw[name])
+    assert _rel_l2(sim.outputs[name], want[0]) <= 0.06
+
+
 def test_lstm_on_the_rtl() -> None:
     model, x = lstm_onnx(np.random.default_rng(14), seq=2, n_in=3, hidden=4)
     program = compile_model(model, TINY, calibration=x, batch=1)
