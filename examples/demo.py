@@ -9,9 +9,12 @@
 3. Run samples on the RTL (the generated Verilog under Verilator) and check that they are
    bit-identical to the simulator, with the same cycle count.
 4. Assemble and disassemble a hand-written program, checking the round trip.
+5. Write build/demo/report.md: per layer of each network, cycles, utilisation, the compute and
+   memory bounds, which binds, an energy estimate, and roofline and timeline plots
+   (systolic/report.py).
 
 The recurrent networks (Elman RNN, LSTM, GRU; examples/train_rnn.py) read each image row by row
-and go through the same steps. Writes build/demo/report.json.
+and go through the same steps. Writes build/demo/report.json and build/demo/report.md.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import systolic
 from systolic import PRESETS, assemble, disassemble
+from systolic.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "build" / "demo"
@@ -100,6 +104,7 @@ def evaluate(
     *,
     batch: int,
     rtl_samples: int,
+    reports: dict[str, Any],
     axis: int = 0,
 ) -> dict[str, Any]:
     """Compile an ONNX model, run the test split on the simulator (in batches of ``batch``; the
@@ -142,6 +147,8 @@ def evaluate(
     )
     small = systolic.compile(model_path, config, calibration=calib, batch=rtl_samples)
     sample = np.moveaxis(x_test[:rtl_samples], 0, axis)
+    one = small if rtl_samples == 1 else systolic.compile(model_path, config, calibration=calib)
+    reports[name] = (one, np.moveaxis(x_test[:1], 0, axis))
     rtl = systolic.run(small, sample, backend="rtl", simulator="verilator")
     ref = systolic.run(small, sample, backend="sim")
     rtl_agrees = bool(
@@ -177,6 +184,7 @@ def main() -> int:
     order = rng.permutation(len(x))
     train, calib, test = order[:1200], order[1200:1400], order[1400:]
     report: dict[str, Any] = {"config": config.to_dict()}
+    reports: dict[str, Any] = {}  # network -> (batch-1 program, one input) for report.md
 
     step(f"mlp: training 784-128-64-10 on {len(train)} images (scikit-learn)")
     clf = train_mlp(x[train], y[train])
@@ -193,6 +201,7 @@ def main() -> int:
         float_acc,
         batch=len(test),
         rtl_samples=4,
+        reports=reports,
     )
 
     images = x.reshape(-1, 1, 28, 28)
@@ -211,6 +220,7 @@ def main() -> int:
         cnn_float,
         batch=50,
         rtl_samples=1,
+        reports=reports,
     )
 
     sequences = x.reshape(-1, 28, 28).transpose(1, 0, 2)  # row by row: [T = 28, N, I = 28]
@@ -237,6 +247,7 @@ def main() -> int:
             acc,
             batch=50,
             rtl_samples=1,
+            reports=reports,
             axis=1,
         )
 
@@ -249,7 +260,9 @@ def main() -> int:
         f"{'ok' if round_trip else 'FAILED'}"
     )
     report["asm_round_trip"] = round_trip
-    report["not_yet"] = ["the HTML report with roofline and timeline plots (issue #6)"]
+    step("per-layer report: one inference per network with its timeline, roofline and energy")
+    path = write_report(reports, OUT)
+    step(f"wrote {path.relative_to(ROOT)} with roofline and timeline plots")
     report["seconds"] = round(time.perf_counter() - t0, 1)
     (OUT / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     step(f"wrote {OUT.relative_to(ROOT)}/report.json in {report['seconds']} s")

@@ -116,6 +116,7 @@ def emit_program(graph: Graph, config: AcceleratorConfig) -> Program:
         raise CompileError("the model has no layer to run on the accelerator")
     layers = []
     for i, node in enumerate(layers_nodes):
+        first = len(em.words)
         record = EMITTERS[node.op](
             em,
             node,
@@ -124,6 +125,7 @@ def emit_program(graph: Graph, config: AcceleratorConfig) -> Program:
             barrier_in=i > 0,
             barrier_out=i < len(layers_nodes) - 1,
         )
+        record["instructions"] = [first, len(em.words)]  # for per-layer reports
         layers.append(record)
     em.emit("halt")
     inputs = []

@@ -1,0 +1,69 @@
+"""The per-layer report: its numbers add up to the simulator's and the files get written."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+import systolic
+from systolic.report import ENERGY_PJ, layer_table, write_report
+from systolic.sim import SimError
+from systolic.spec.config import PRESETS
+from tests.compiler.models import cnn_onnx, mlp_onnx
+
+
+@pytest.fixture(scope="module")
+def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[object, np.ndarray]]:
+    rng = np.random.default_rng(3)
+    out = tmp_path_factory.mktemp("models")
+    entries = {}
+    for name, build in (("mlp", mlp_onnx), ("cnn", cnn_onnx)):
+        model, x = build(rng)
+        onnx.save(model, out / f"{name}.onnx")
+        program = systolic.compile(out / f"{name}.onnx", PRESETS["default"], calibration=x)
+        entries[name] = (program, x[:1])
+    return entries
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_layers_add_up_to_the_simulation(programs: dict, name: str) -> None:
+    program, x = programs[name]
+    rows, result = layer_table(program, x)
+    cfg = program.config
+    assert [r["layer"] for r in rows] == [layer["name"] for layer in program.metadata["layers"]]
+    # Every cycle up to the last layer's last instruction belongs to one layer; only the
+    # halt's few cycles are left over.
+    assert 0 <= result.cycles - sum(r["cycles"] for r in rows) <= 4
+    assert sum(r["macs"] for r in rows) == result.stats.macs
+    for r in rows:
+        assert r["cycles"] >= r["compute_bound"] > 0 or r["macs"] == 0
+        assert r["cycles"] >= r["memory_bound"] > 0
+        assert r["binds"] == ("compute" if r["compute_bound"] >= r["memory_bound"] else "memory")
+        assert 0 <= r["utilization"] <= 1
+        assert r["utilization"] == pytest.approx(r["macs"] / (cfg.rows * cfg.cols * r["cycles"]))
+        assert r["energy_uj"] >= r["bytes"] * ENERGY_PJ["dram_byte"] * 1e-6
+
+
+def test_write_report(programs: dict, tmp_path: Path) -> None:
+    path = write_report(programs, tmp_path)
+    text = path.read_text()
+    for name, (program, _) in programs.items():
+        assert f"## {name}" in text
+        for layer in program.metadata["layers"]:
+            assert f"| {layer['name']} |" in text
+        for kind in ("roofline", "timeline"):
+            image = tmp_path / f"{name}_{kind}.png"
+            assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert f"]({image.name})" in text
+
+
+def test_a_program_that_traps_is_reported(programs: dict) -> None:
+    program, x = programs["mlp"]
+    # A zero word is the illegal opcode: the machine stops before any layer finishes.
+    broken = dataclasses.replace(program, instructions=(0, *program.instructions))
+    with pytest.raises(SimError, match=r"^report: the program stopped with error ILLEGAL_OPCODE"):
+        layer_table(broken, x)
