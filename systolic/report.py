@@ -45,6 +45,16 @@ def _moved_bytes(words: list[int]) -> tuple[int, int]:
     return read, written
 
 
+def _on_chip_bytes(macs: int, cfg: AcceleratorConfig) -> float:
+    """Scratchpad and accumulator bytes touched by ``macs`` weight-stationary MACs.
+
+    Each int8 activation read from the scratchpad feeds one column tile of ``cols`` MACs, and
+    each int32 partial sum is read and written back once per row (K) tile of ``rows`` MACs;
+    weight preloads are K·N bytes per tile and are ignored at this first order.
+    """
+    return macs / cfg.cols + 8 * macs / cfg.rows
+
+
 def layer_table(
     program: Program, inputs: Mapping[str, ArrayLike] | ArrayLike
 ) -> tuple[list[dict[str, Any]], SimResult]:
@@ -84,7 +94,7 @@ def layer_table(
                 "energy_uj": (
                     macs * ENERGY_PJ["mac"]
                     + (read + written) * ENERGY_PJ["dram_byte"]
-                    + 2 * macs / cfg.cols * ENERGY_PJ["sram_byte"]
+                    + _on_chip_bytes(macs, cfg) * ENERGY_PJ["sram_byte"]
                 )
                 * 1e-6,
             }
@@ -159,7 +169,8 @@ def write_report(
         "",
         "One inference per network on the simulator (batch 1). Compute bound: MACs / (R·C);"
         " memory bound: external-memory bytes / bus width; energy from Horowitz, ISSCC 2014"
-        f" ({ENERGY_PJ['mac']} pJ per MAC, {ENERGY_PJ['sram_byte']} pJ per SRAM byte, "
+        f" ({ENERGY_PJ['mac']} pJ per MAC, {ENERGY_PJ['sram_byte']} pJ per scratchpad or"
+        " accumulator byte, "
         f"{ENERGY_PJ['dram_byte']} pJ per DRAM byte)."
         " At batch 1 every weight is loaded once per inference; larger batches amortise it.",
         "",
