@@ -26,6 +26,7 @@ pytest: setup
 .PHONY: bench
 bench: setup
 	$(PY) benchmarks/sim_speed.py
+	$(PY) benchmarks/layers.py
 
 docs: setup
 	$(PY) scripts/gen_docs.py

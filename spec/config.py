@@ -59,8 +59,8 @@ class AcceleratorConfig:
         Instruction-queue entries in front of each of the load, execute and store units.
     token_depth : int
         Largest count a dependency-token counter holds; one more push is an error.
-    dataflow : Dataflow
-        Dataflow of the array.
+    dataflow : Dataflow or str
+        Dataflow of the array, as the enum or its short name (``"ws"``).
 
     Raises
     ------
@@ -107,6 +107,9 @@ class AcceleratorConfig:
         self._check_int("mem_latency", 1, 64)
         self._check_int("queue_depth", 1, 64)
         self._check_int("token_depth", 1, 255)
+        if isinstance(self.dataflow, str) and self.dataflow in {d.value for d in Dataflow}:
+            # The name as written in TOML or to_dict(): accepted, stored as the enum.
+            object.__setattr__(self, "dataflow", Dataflow(self.dataflow))
         if not isinstance(self.dataflow, Dataflow):
             raise ConfigError(
                 f"dataflow must be one of "

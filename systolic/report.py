@@ -10,7 +10,7 @@ ISSCC 2014 (45 nm), listed in :data:`ENERGY_PJ`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 from systolic.runtime import quantize_inputs
 from systolic.sim import SimError, SimResult, simulate
 from systolic.spec.config import AcceleratorConfig
-from systolic.spec.isa import Elem, Opcode, StoreTarget, decode
+from systolic.spec.isa import Elem, Opcode, StoreTarget, Unit, decode
 from systolic.spec.program import Program
 
 # Energy per event in picojoules (Horowitz, ISSCC 2014, 45 nm): an 8-bit multiply is 0.2 pJ
@@ -43,6 +43,40 @@ def _moved_bytes(words: list[int]) -> tuple[int, int]:
         elif ins["target"] == StoreTarget.DRAM:
             written += rows * size
     return read, written
+
+
+def execute_alone(words: Sequence[int], cfg: AcceleratorConfig) -> int:
+    """Cycles the execute unit needs for ``words`` if loads and stores never held it up.
+
+    This is the compute-bound time of the compiler's mapping: the execute instructions issued
+    back to back by the rules of docs/timing.md (``preload`` R cycles and the swap wavefront,
+    ``matmul`` n, ``vector`` 2n after the previous result, one fill and drain of R + C at the
+    end), from the first pop to the last completion; 0 when there is none.
+    """
+    r, c = cfg.rows, cfg.cols
+    free, last_end, swap_issue = 0, 0, None
+    first = None
+    for word in words:
+        ins = decode(word)
+        if ins.opcode == Opcode.HALT or ins.unit != Unit.EXECUTE:
+            continue
+        pop = free
+        if ins.opcode == Opcode.PRELOAD:
+            if swap_issue is not None:
+                pop = max(pop, swap_issue + r + c - 3)
+            issue, end = r, pop + r + r + c
+        elif ins.opcode == Opcode.MATMUL:
+            if ins["swap"]:
+                swap_issue = pop + 1
+            issue, end = ins["n"], pop + ins["n"] + r + c
+        elif ins.opcode == Opcode.VECTOR:
+            pop = max(pop, last_end)
+            issue, end = 2 * ins["n"], pop + 2 * ins["n"] + 2
+        else:  # sync on the execute unit
+            issue, end = 1, pop + 1 + r + c
+        first = pop if first is None else first
+        free, last_end = pop + issue, max(last_end, end)
+    return 0 if first is None else last_end - first
 
 
 def _on_chip_bytes(macs: int, cfg: AcceleratorConfig) -> float:
@@ -79,6 +113,7 @@ def layer_table(
         read, written = _moved_bytes(list(program.instructions[start:stop]))
         macs = int(layer.get("macs", 0))
         compute = macs / peak
+        mapping = execute_alone(program.instructions[start:stop], cfg)
         memory_bound = (read + written) / cfg.bus_bytes
         rows.append(
             {
@@ -88,6 +123,7 @@ def layer_table(
                 "cycles": int(cycles),
                 "utilization": macs / (peak * cycles),
                 "compute_bound": compute,
+                "execute_cycles": mapping,
                 "memory_bound": memory_bound,
                 "bytes": read + written,
                 "binds": "compute" if compute >= memory_bound else "memory",

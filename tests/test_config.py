@@ -119,3 +119,9 @@ def test_toml_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         AcceleratorConfig.from_toml(tmp_path / "nope.toml")
     assert str(e.value) == f"{tmp_path / 'nope.toml'}: config file not found"
+
+
+def test_dataflow_by_its_short_name() -> None:
+    cfg = AcceleratorConfig(dataflow="ws")
+    assert cfg.dataflow is Dataflow.WEIGHT_STATIONARY
+    assert AcceleratorConfig(**PRESETS["large"].to_dict()) == PRESETS["large"]

@@ -10,8 +10,9 @@ import onnx
 import pytest
 
 import systolic
-from systolic.report import ENERGY_PJ, layer_table, write_report
-from systolic.sim import SimError
+from systolic.report import ENERGY_PJ, execute_alone, layer_table, write_report
+from systolic.sim import SimError, simulate
+from systolic.spec.asm import assemble
 from systolic.spec.config import PRESETS
 from tests.compiler.models import cnn_onnx, mlp_onnx
 
@@ -54,6 +55,7 @@ def test_layers_add_up_to_the_simulation(programs: dict, name: str) -> None:
             + r["bytes"] * ENERGY_PJ["dram_byte"]
         )
         assert r["energy_uj"] == pytest.approx(expected * 1e-6)
+        assert r["cycles"] >= r["execute_cycles"] >= r["compute_bound"]
 
 
 def test_write_report(programs: dict, tmp_path: Path) -> None:
@@ -75,3 +77,27 @@ def test_a_program_that_traps_is_reported(programs: dict) -> None:
     broken = dataclasses.replace(program, instructions=(0, *program.instructions))
     with pytest.raises(SimError, match=r"^report: the program stopped with error ILLEGAL_OPCODE"):
         layer_table(broken, x)
+
+
+def test_execute_alone_is_exact_when_nothing_else_runs() -> None:
+    # Only execute instructions on zeroed scratchpad: the simulator's execute span is the
+    # mapping's compute bound, swap wavefront, vector hazard and final drain included.
+    cfg = PRESETS["tiny"]
+    source = """
+        preload src=0 rows=4 cols=4
+        matmul  src=0 dst=0 n=2 swap=1
+        preload src=4 rows=3 cols=4
+        matmul  src=8 dst=4 n=9 swap=1 mode=accumulate
+        vector  op=add dst=20 a=0 b=4 n=3
+        matmul  src=0 dst=30 n=1
+        sync unit=execute
+        halt
+    """
+    words = assemble(source)
+    result = simulate(cfg, words, bytearray(64), trace=True)
+    assert result.ok and result.timeline is not None
+    spans = [e for e in result.timeline if e.unit == "execute"]
+    ends = [e.E for e in spans if e.E is not None]
+    pops = [e.P for e in spans if e.P is not None]
+    expected = max(ends) - min(pops)
+    assert execute_alone(words, cfg) == expected
