@@ -27,6 +27,7 @@ pytest: setup
 bench: setup
 	$(PY) benchmarks/sim_speed.py
 	$(PY) benchmarks/layers.py
+	$(PY) benchmarks/scalesim_compare.py
 
 docs: setup
 	$(PY) scripts/gen_docs.py
