@@ -25,6 +25,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -62,13 +63,9 @@ def seed_models(tmp: Path) -> dict[str, tuple[Path, np.ndarray]]:
     rng = np.random.default_rng(0)
     out = {}
     layers = [(784, 128), (128, 64), (64, 10)]
-    clf = type(
-        "MLP",
-        (),
-        {
-            "coefs_": [rng.normal(0, 1 / np.sqrt(i), (i, o)) for i, o in layers],
-            "intercepts_": [np.zeros(o) for _, o in layers],
-        },
+    clf = SimpleNamespace(  # what export_mlp reads of a fitted MLPClassifier
+        coefs_=[rng.normal(0, 1 / np.sqrt(i), (i, o)) for i, o in layers],
+        intercepts_=[np.zeros(o) for _, o in layers],
     )
     export_mlp(clf, tmp / "mlp.onnx")
     out["mlp"] = (tmp / "mlp.onnx", rng.random((BATCH, 784)))
@@ -94,7 +91,7 @@ def measure(name: str, model: Path | onnx.ModelProto, x: np.ndarray, n: int) -> 
         limit = max(r["execute_cycles"], r["memory_bound"])
         r["limit_fraction"] = limit / r["cycles"]
         r["binds"] = "mapping" if r["execute_cycles"] >= r["memory_bound"] else "memory"
-    peak = config.rows * config.cols
+    peak = config.peak_macs_per_cycle
     macs = sum(r["macs"] for r in rows)
     return {
         "network": name,

@@ -9,8 +9,8 @@ buffer fails in ``int(max(...))``), a layout file even when custom layouts are o
 ``get_total_cycles`` is broken, so the cycles are read from its ``COMPUTE_REPORT.csv``.
 
 Both run a 16×16 weight-stationary array with a 16-byte (16 int8 words) per cycle interface.
-SCALE-Sim gets 64 KB ifmap and filter SRAMs and a 128 KB ofmap SRAM, about our ``large``
-preset's 128 KB scratchpad and 128 KB accumulator. SCALE-Sim computes timing only; ours runs
+SCALE-Sim's ifmap and filter SRAMs each get half of the preset's scratchpad and its ofmap
+SRAM the accumulator (64, 64 and 128 KB for ``large``). SCALE-Sim computes timing only; ours runs
 the int8 values too (one compiled Conv + ReLU per layer, batch 1, checked against the golden
 model). Wall times are per layer in the same run.
 """
@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import systolic  # noqa: E402
-from systolic.spec.config import PRESETS  # noqa: E402
+from systolic.spec.config import PRESETS, AcceleratorConfig  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 VENV = ROOT / "build" / "scalesim-venv"
@@ -68,9 +68,9 @@ run_name = systolic
 [architecture_presets]
 ArrayHeight : {n}
 ArrayWidth : {n}
-IfmapSramSzkB : 64
-FilterSramSzkB : 64
-OfmapSramSzkB : 128
+IfmapSramSzkB : {half_sp_kb}
+FilterSramSzkB : {half_sp_kb}
+OfmapSramSzkB : {acc_kb}
 IfmapOffset : 0
 FilterOffset : 10000000
 OfmapOffset : 20000000
@@ -114,11 +114,18 @@ def scalesim_python() -> Path:
     return python
 
 
-def run_scalesim(python: Path, layer: tuple[Any, ...], n: int, bw: int) -> dict[str, Any]:
+def run_scalesim(python: Path, layer: tuple[Any, ...], config: AcceleratorConfig) -> dict[str, Any]:
     _, size, k, cin, cout, stride, pad = layer
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        (work / "s.cfg").write_text(CONFIG.format(n=n, bw=bw))
+        (work / "s.cfg").write_text(
+            CONFIG.format(
+                n=config.rows,
+                bw=config.bus_bytes,
+                half_sp_kb=config.sp_bytes // 2048,
+                acc_kb=config.acc_bytes // 1024,
+            )
+        )
         padded = size + 2 * pad  # SCALE-Sim takes the padded input
         (work / "t.csv").write_text(
             "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
@@ -174,7 +181,7 @@ def run_ours(layer: tuple[Any, ...], rng: np.random.Generator) -> dict[str, Any]
     return {
         "cycles": int(sim.stats["cycles"]),
         "macs": macs,
-        "utilization": macs / (config.rows * config.cols * int(sim.stats["cycles"])),
+        "utilization": macs / (config.peak_macs_per_cycle * int(sim.stats["cycles"])),
         "wall_s": wall,
         "golden_equal": bool(np.array_equal(sim.raw["y"], gold.raw["y"])),
     }
@@ -187,7 +194,7 @@ def main() -> int:
     rows = []
     for layer in LAYERS:
         ours = run_ours(layer, rng)
-        theirs = run_scalesim(python, layer, config.rows, config.bus_bytes)
+        theirs = run_scalesim(python, layer, config)
         rows.append({"layer": layer[0], "shape": list(layer[1:]), "ours": ours, "scalesim": theirs})
         print(
             f"{layer[0]:22s} ours {ours['cycles']:>9,} cycles {ours['wall_s']:6.2f} s   "

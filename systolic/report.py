@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike
 from systolic.runtime import quantize_inputs
 from systolic.sim import SimError, SimResult, simulate
 from systolic.spec.config import AcceleratorConfig
+from systolic.spec.errors import ProgramError
 from systolic.spec.isa import Elem, Opcode, StoreTarget, Unit, decode
 from systolic.spec.program import Program
 
@@ -93,6 +94,12 @@ def layer_table(
     program: Program, inputs: Mapping[str, ArrayLike] | ArrayLike
 ) -> tuple[list[dict[str, Any]], SimResult]:
     """Simulate one inference with its timeline and split cycles and traffic by layer."""
+    layers = program.metadata.get("layers", ())
+    if not layers or any("instructions" not in layer for layer in layers):
+        raise ProgramError(
+            "report: the program has no per-layer instruction ranges in its metadata; "
+            "compile it with this version of systolic.compile"
+        )
     memory = bytearray(program.memory)
     for desc, values in quantize_inputs(program, inputs).items():
         next(d for d in program.inputs if d.name == desc).write(memory, values)
@@ -103,9 +110,9 @@ def layer_table(
         )
     ends = {e.index: e.E for e in result.timeline if e.E is not None}
     cfg = program.config
-    peak = cfg.rows * cfg.cols
+    peak = cfg.peak_macs_per_cycle
     rows, previous = [], 0
-    for layer in program.metadata["layers"]:
+    for layer in layers:
         start, stop = layer["instructions"]
         end = max((ends.get(i, 0) for i in range(start, stop)), default=previous)
         cycles = max(1, end - previous)
@@ -150,7 +157,7 @@ def _plots(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    peak = config.rows * config.cols
+    peak = config.peak_macs_per_cycle
     fig, ax = plt.subplots(figsize=(6, 4))
     intensity = np.logspace(-2, 3, 100)
     ax.loglog(

@@ -14,6 +14,7 @@ from systolic.report import ENERGY_PJ, execute_alone, layer_table, write_report
 from systolic.sim import SimError, simulate
 from systolic.spec.asm import assemble
 from systolic.spec.config import PRESETS
+from systolic.spec.errors import ProgramError
 from tests.compiler.models import cnn_onnx, mlp_onnx
 
 
@@ -101,3 +102,10 @@ def test_execute_alone_is_exact_when_nothing_else_runs() -> None:
     pops = [e.P for e in spans if e.P is not None]
     expected = max(ends) - min(pops)
     assert execute_alone(words, cfg) == expected
+
+
+def test_a_program_without_layer_records_is_refused(programs: dict) -> None:
+    program, x = programs["mlp"]
+    bare = dataclasses.replace(program, metadata={})
+    with pytest.raises(ProgramError, match=r"^report: the program has no per-layer instruction"):
+        layer_table(bare, x)
