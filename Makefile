@@ -21,7 +21,7 @@ typecheck: setup
 	$(PY) scripts/typecheck.py
 
 pytest: setup
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 .PHONY: bench
 bench: setup

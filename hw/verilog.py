@@ -11,11 +11,12 @@ from pathlib import Path
 
 from amaranth._toolchain.yosys import find_yosys
 from amaranth.back import rtlil
+from amaranth.lib import wiring
 
 from ..spec.config import AcceleratorConfig
 from .top import Accelerator
 
-__all__ = ["TOP_NAME", "fusesoc_core", "generate_verilog"]
+__all__ = ["TOP_NAME", "fusesoc_core", "generate_verilog", "to_verilog"]
 
 TOP_NAME = "systolic_top"
 
@@ -26,7 +27,17 @@ def generate_verilog(config: AcceleratorConfig, *, name: str = TOP_NAME) -> str:
     The top module is ``name``; its ports are ``clk``, ``rst`` (synchronous, active high) and
     the signature members, with ``__`` joining nested names (``rd__adr``, ``counters__cycles``).
     """
-    text = rtlil.convert(Accelerator(config), name=name, emit_src=False)
+    header = (
+        f"// systolic accelerator, generated for {config.rows}x{config.cols} "
+        f"(sp {config.sp_depth} rows, acc {config.acc_depth} rows, "
+        f"{config.bus_bytes * 8}-bit bus).\n// Do not edit: regenerate with `systolic verilog`.\n"
+    )
+    return header + to_verilog(Accelerator(config), name=name)
+
+
+def to_verilog(top: wiring.Component, *, name: str) -> str:
+    """Verilog of any component, with processes lowered by Yosys ``proc`` (see above)."""
+    text = rtlil.convert(top, name=name, emit_src=False)
     yosys = find_yosys(lambda version: version >= (0, 40))
     script = "\n".join(
         [
@@ -37,12 +48,7 @@ def generate_verilog(config: AcceleratorConfig, *, name: str = TOP_NAME) -> str:
         ]
     )
     verilog: str = yosys.run(["-q", "-"], script, ignore_warnings=True)
-    header = (
-        f"// systolic accelerator, generated for {config.rows}x{config.cols} "
-        f"(sp {config.sp_depth} rows, acc {config.acc_depth} rows, "
-        f"{config.bus_bytes * 8}-bit bus).\n// Do not edit: regenerate with `systolic verilog`.\n"
-    )
-    return header + verilog
+    return verilog
 
 
 def fusesoc_core(config: AcceleratorConfig, verilog: Path, *, name: str = TOP_NAME) -> str:

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,16 @@ from ..spec.config import AcceleratorConfig
 from ..spec.errors import SystolicError
 from ..spec.isa import ErrorCode
 
-__all__ = ["SIMULATORS", "RtlError", "RtlResult", "build", "run_rtl", "run_rtl_batch"]
+__all__ = [
+    "SIMULATORS",
+    "RtlError",
+    "RtlResult",
+    "build",
+    "build_design",
+    "cache_root",
+    "run_rtl",
+    "run_rtl_batch",
+]
 
 SIMULATORS = ("icarus", "verilator")
 TOP = "systolic_top"
@@ -90,28 +99,50 @@ def build(config: AcceleratorConfig, simulator: str) -> Path:
 
     Builds are cached by the Verilog's digest, so an unchanged design is never rebuilt.
     """
-    from cocotb_tools.runner import get_runner
-
     from ..hw.verilog import generate_verilog
 
+    return build_design(
+        key=repr(sorted(config.to_dict().items())),
+        toplevel=TOP,
+        make_verilog=lambda: generate_verilog(config, name=TOP),
+        simulator=simulator,
+    )
+
+
+def build_design(
+    *,
+    key: str,
+    toplevel: str,
+    make_verilog: Callable[[], str],
+    simulator: str,
+    sources: Sequence[Path] = (),
+) -> Path:
+    """Build the Verilog that ``make_verilog`` returns (module ``toplevel``) for ``simulator``.
+
+    ``key`` names everything besides the RTL's sources (hw/, the spec, and ``sources``) that
+    determines the Verilog; the build
+    lands in ``cache_root() / "rtl" / simulator / digest`` and is reused while both are unchanged.
+    """
+    from cocotb_tools.runner import get_runner
+
     _check_simulator(simulator)
-    # Key the build by what determines the Verilog (the configuration and the RTL's sources),
-    # so that an unchanged design is neither regenerated nor rebuilt.
-    digest = hashlib.sha256(repr(sorted(config.to_dict().items())).encode())
-    for source_file in sorted(_rtl_sources()):
+    # Key the build by what determines the Verilog (the key and the RTL's sources), so that an
+    # unchanged design is neither regenerated nor rebuilt.
+    digest = hashlib.sha256(f"{toplevel}\n{key}".encode())
+    for source_file in sorted([*_rtl_sources(), *sources]):
         digest.update(source_file.read_bytes())
     directory = cache_root() / "rtl" / simulator / digest.hexdigest()[:16]
     with _locked(directory):
-        source = directory / f"{TOP}.v"
+        source = directory / f"{toplevel}.v"
         stamp = directory / "built"
         if not stamp.exists():
-            source.write_text(generate_verilog(config, name=TOP))
+            source.write_text(make_verilog())
             runner = get_runner(simulator)
             args = VERILATOR_ARGS if simulator == "verilator" else []
             try:
                 runner.build(
                     sources=[source],
-                    hdl_toplevel=TOP,
+                    hdl_toplevel=toplevel,
                     build_dir=directory / "build",
                     build_args=args,
                     timescale=("1ns", "1ps"),

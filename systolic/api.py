@@ -44,6 +44,12 @@ def run(
     *,
     backend: str = "sim",
     simulator: str = "verilator",
+    port: str | None = None,
+    baud: int | None = None,
 ) -> RunResult:
-    """Run a program on float inputs: ``backend`` is ``golden``, ``sim`` or ``rtl``."""
-    return _run(program, inputs, backend=backend, simulator=simulator)
+    """Run a program on float inputs: ``backend`` is ``golden``, ``sim``, ``rtl`` or ``board``.
+
+    ``simulator`` (``verilator`` or ``icarus``) is for ``rtl``; ``port`` (a serial device or a
+    pyserial URL such as ``socket://host:port``) and ``baud`` are for ``board``.
+    """
+    return _run(program, inputs, backend=backend, simulator=simulator, port=port, baud=baud)

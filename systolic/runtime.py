@@ -1,4 +1,4 @@
-"""One entry point that runs a Program on any backend: golden, sim or rtl."""
+"""One entry point that runs a Program on any backend: golden, sim, rtl or board."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .spec.program import Program, TensorDesc
 
 __all__ = ["BACKENDS", "RunError", "RunResult", "quantize_inputs", "run"]
 
-BACKENDS = ("golden", "sim", "rtl")
+BACKENDS = ("golden", "sim", "rtl", "board")
 
 
 class RunError(SystolicError):
@@ -207,10 +207,18 @@ def run(
     *,
     backend: str = "sim",
     simulator: str = "verilator",
+    port: str | None = None,
+    baud: int | None = None,
 ) -> RunResult:
-    """Run ``program`` on float ``inputs``; see :data:`BACKENDS`."""
+    """Run ``program`` on float ``inputs``; see :data:`BACKENDS`.
+
+    ``simulator`` picks the RTL simulator for ``rtl``; ``port`` (a serial device or pyserial
+    URL) and ``baud`` pick the board for ``board``.
+    """
     if backend not in BACKENDS:
         raise RunError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "board" and port is None:
+        raise RunError("backend 'board' needs port= (a serial device such as /dev/ttyUSB1)")
     q = quantize_inputs(program, inputs)
     stats: dict[str, Any] = {
         "instructions": len(program.instructions),
@@ -227,6 +235,21 @@ def run(
         stats.update(
             _hw_stats(cfg.rows * cfg.cols, cfg.bus_bytes, result.cycles, dict(result.counters))
         )
+    elif backend == "board":
+        from .boards.driver import DEFAULT_BAUD, Board
+
+        memory = bytearray(program.memory)
+        for desc in program.inputs:
+            desc.write(memory, q[desc.name])
+        assert port is not None
+        with Board(port=port, baud=baud or DEFAULT_BAUD) as board:
+            ranges = [(d.offset, d.end - d.offset) for d in program.outputs]
+            res = board.run(cfg, program.instructions, memory, reads=ranges)
+        _check_error(res.error, res.error_index, "board")
+        for (offset, n), data in zip(ranges, res.reads, strict=True):
+            memory[offset : offset + n] = data
+        raw = {d.name: d.read(memory) for d in program.outputs}
+        stats.update(_hw_stats(cfg.rows * cfg.cols, cfg.bus_bytes, res.cycles, res.counters))
     else:
         from .sim.rtl import run_rtl
 
