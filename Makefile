@@ -23,6 +23,12 @@ typecheck: setup
 pytest: setup
 	$(PY) -m pytest -n 2 --dist loadgroup
 
+# Board bitstreams with the YoWASP toolchain (minutes per build; not part of make test).
+.PHONY: boards
+boards: setup
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[fpga]"
+	$(PY) benchmarks/boards.py
+
 .PHONY: bench
 bench: setup
 	$(PY) benchmarks/sim_speed.py

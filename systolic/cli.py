@@ -120,6 +120,41 @@ def cmd_verilog(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    from .boards.build import build_board
+    from .boards.targets import target
+
+    board = target(args.board)
+    if args.preset is None and args.config is None:
+        args.preset = board.preset
+    config = config_from_args(args)
+    if args.freq is not None and not 1 <= args.freq <= 500:
+        raise CLIError(f"--freq must be in [1, 500] MHz, got {args.freq:g}")
+    clk_hz = round(args.freq * 1e6) if args.freq is not None else None
+
+    def progress(step: str) -> None:
+        print(f"build: {step}", file=sys.stderr, flush=True)
+
+    report = build_board(
+        board,
+        config,
+        out=args.output,
+        clk_hz=clk_hz,
+        baud=args.baud,
+        seed=args.seed,
+        progress=progress,
+    )
+    print(
+        f"wrote {args.output / report['bitstream']}: {report['fmax_mhz']} MHz "
+        f"(asked {report['target_mhz']:g}), "
+        + ", ".join(
+            f"{k} {report[k]['used']}/{report[k]['capacity']}" for k in ("lut", "ff", "dsp", "bram")
+        ),
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _load_npy(path: Path, what: str) -> Any:
     import numpy as np
 
@@ -162,7 +197,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     x = _load_npy(args.input, "input")
     program = _compile(args, batch_from=x)
-    result = run(program, x, backend=args.backend, simulator=args.simulator)
+    result = run(
+        program,
+        x,
+        backend=args.backend,
+        simulator=args.simulator,
+        port=args.port,
+        baud=args.baud,
+    )
     outputs = list(result.outputs.values())
     if args.output:
         try:
@@ -264,16 +306,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", type=Path, metavar="C.npy", help="calibration batch")
     p.add_argument("--batch", type=int, default=0, help=argparse.SUPPRESS)
     add_config_options(p)
-    p.add_argument("--backend", choices=("golden", "sim", "rtl"), default="sim")
+    p.add_argument("--backend", choices=("golden", "sim", "rtl", "board"), default="sim")
     p.add_argument(
         "--simulator",
         choices=("icarus", "verilator"),
         default="verilator",
         help="RTL simulator for --backend rtl",
     )
+    p.add_argument("--port", help="serial device or pyserial URL of the board (--backend board)")
+    p.add_argument("--baud", type=int, help="UART bit rate of the board (default 115200)")
     p.add_argument("--output", type=Path, metavar="Y.npy", help="write the output array")
     p.add_argument("--stats", type=Path, metavar="STATS.json", help="write statistics")
     p.set_defaults(func=cmd_run)
+
+    from .boards.targets import TARGETS
+
+    p = sub.add_parser(
+        "build",
+        help="build a board bitstream with Yosys and nextpnr (YoWASP)",
+        description="Build the SoC (UART host bridge, on-chip memory, accelerator) for an "
+        "FPGA board with the YoWASP Yosys and nextpnr wheels; writes the bitstream, the "
+        "SoC Verilog and report.json (resources against capacity, Fmax against the "
+        "requested clock). The default configuration is the board's preset.",
+    )
+    p.add_argument("--board", required=True, choices=tuple(TARGETS), help="target board")
+    add_config_options(p)
+    p.add_argument("--freq", type=float, metavar="MHZ", help="clock (default: the board's)")
+    p.add_argument("--baud", type=int, default=115_200, help="UART bit rate (115200)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("-o", "--output", type=Path, required=True, help="build directory")
+    p.set_defaults(func=cmd_build)
     return parser
 
 

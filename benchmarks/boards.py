@@ -1,0 +1,95 @@
+"""Board builds: resources, Fmax and peak GOPS per board (``make boards``).
+
+Each row is a real Yosys + nextpnr run (YoWASP wheels) of the whole SoC. A build that does not
+fit or misses its clock is recorded with its numbers, not dropped. Results go to
+benchmarks/results/boards.json and boards.md.
+
+Usage: python benchmarks/boards.py [--only BOARD] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from systolic.boards.build import BuildError, build_board
+from systolic.boards.targets import TARGETS
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# (board, preset overrides, clock MHz or None for the board's oscillator)
+RUNS: list[tuple[str, dict[str, int], float | None]] = [
+    ("ulx3s-85f", {}, None),
+    ("ulx3s-85f", {}, 100.0),
+    ("icebreaker", {}, None),
+    ("icebreaker", {"rows": 1, "cols": 1}, None),
+]
+
+
+def one(board: str, changes: dict[str, int], mhz: float | None, out: Path) -> dict[str, Any]:
+    target = TARGETS[board]
+    config = target.config.replace(**changes)
+    clk = round(mhz * 1e6) if mhz else None
+    tag = f"{board}-{config.rows}x{config.cols}-{mhz or 'osc'}"
+    try:
+        report = build_board(
+            target, config, out=out / tag, clk_hz=clk, progress=lambda s: print(f"  {tag}: {s}")
+        )
+        report["error"] = None
+    except BuildError as e:
+        report = json.loads((out / tag / "report.json").read_text())
+        report["error"] = str(e)
+    return report
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| board | array | clock asked | Fmax | LUT | FF | DSP | BRAM | peak GOPS | result |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cfg = r["config"]
+
+        def use(k: str, r: dict[str, Any] = r) -> str:
+            return f"{r[k]['used']}/{r[k]['capacity']}" if k in r else "–"
+
+        if r["error"] is None:
+            result = "bitstream"
+        elif r["fits"] is False:
+            result = "does not fit"
+        else:
+            result = "misses clock"
+        fmax = f"{r['fmax_mhz']} MHz" if r.get("fmax_mhz") else "–"
+        gops = r.get("peak_gops", "–") if r["error"] is None else "–"
+        lines.append(
+            f"| {r['board']} | {cfg['rows']}×{cfg['cols']} | {r['target_mhz']:g} MHz | {fmax} "
+            f"| {use('lut')} | {use('ff')} | {use('dsp')} | {use('bram')} | {gops} | {result} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", choices=tuple(TARGETS), help="build one board only")
+    ap.add_argument("--out", type=Path, default=Path("build/boards"), help="build directories")
+    args = ap.parse_args()
+    rows = []
+    for board, changes, mhz in RUNS:
+        if args.only and board != args.only:
+            continue
+        print(f"{board} {changes or 'preset'} at {mhz or 'the board clock'} MHz", flush=True)
+        rows.append(one(board, changes, mhz, args.out))
+    RESULTS.mkdir(exist_ok=True)
+    meta = {"machine": f"{platform.node()} ({platform.machine()}), Python {sys.version.split()[0]}"}
+    (RESULTS / "boards.json").write_text(json.dumps({**meta, "builds": rows}, indent=2) + "\n")
+    (RESULTS / "boards.md").write_text(markdown(rows))
+    print(markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

