@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnx
 from numpy.typing import ArrayLike
 
@@ -21,9 +20,17 @@ from .builder import NetworkBuilder
 from .codegen import emit_program
 from .ir import Graph
 from .onnx_frontend import onnx_to_graph
-from .passes import fuse_activations, lower, quantize, validate
+from .passes import check_calibration, fuse_activations, lower, quantize, validate
 
-__all__ = ["CompileError", "Graph", "NetworkBuilder", "compile_graph", "compile_model"]
+__all__ = [
+    "CompileError",
+    "Graph",
+    "NetworkBuilder",
+    "check_calibration",
+    "compile_graph",
+    "compile_model",
+    "onnx_to_graph",
+]
 
 Model = Graph | str | Path | bytes | onnx.ModelProto
 
@@ -32,7 +39,7 @@ def compile_graph(
     graph: Graph, config: AcceleratorConfig, calibration: Mapping[str, ArrayLike]
 ) -> Program:
     """validate → fuse_activations → quantize → lower → allocate, tile, schedule and emit."""
-    calib = {k: np.asarray(v, dtype=np.float64) for k, v in calibration.items()}
+    calib = dict(calibration)  # checked by quantize (check_calibration)
     pipeline: list[tuple[str, Callable[[Graph], Graph]]] = [
         ("validate", lambda g: validate(g, config)),
         ("fuse_activations", fuse_activations),

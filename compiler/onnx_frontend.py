@@ -147,6 +147,7 @@ def _import_rnn(
 
 def load_onnx(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
     """Read a model from a path, bytes or a ModelProto, with one-line errors."""
+    where = ""
     if isinstance(model, onnx.ModelProto):
         proto = model
     else:
@@ -172,8 +173,9 @@ def load_onnx(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid"
-        raise CompileError(f"invalid ONNX model: {first}") from None
+        reason = " ".join(str(e).split()) or "invalid"  # the checker's message spans lines
+        prefix = f"{where}: " if where else ""
+        raise CompileError(f"{prefix}invalid ONNX model: {reason}") from None
     return proto
 
 
@@ -221,8 +223,20 @@ def _fold(node: onnx.NodeProto, consts: dict[str, NDArray[Any]]) -> list[NDArray
 
 
 def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1) -> Graph:
-    """Import a float ONNX model; dynamic (named) dimensions of the inputs become ``batch``."""
+    """Import a float ONNX model; dynamic (named) dimensions of the inputs become ``batch``.
+
+    Errors about a model read from a file start with its path.
+    """
     proto = load_onnx(model)
+    if not isinstance(model, str | Path):
+        return _import(proto, batch=batch)
+    try:
+        return _import(proto, batch=batch)
+    except CompileError as e:
+        raise CompileError(f"{model}: {e}") from None
+
+
+def _import(proto: onnx.ModelProto, *, batch: int) -> Graph:
     opset = _opset(proto)
     lo, hi = OPSET_RANGE
     if not lo <= opset <= hi:
@@ -294,6 +308,14 @@ def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1
         kind = node.op_type
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         known = all((n in consts) or not n for n in node.input)
+        if any(
+            n and n not in shapes and n not in consts and n not in pending_q for n in node.input
+        ):
+            # Fed by a node that was not imported: report this node only if its op is
+            # unsupported anyway, not once per node downstream of the first problem.
+            if kind not in SUPPORTED_OPS and kind not in FOLDABLE:
+                unsupported.append(f"{node.name or kind} ({kind})")
+            continue
         if kind == "Shape" and (node.input[0] in shapes or node.input[0] in consts):
             consts[node.output[0]] = np.array(shape_of(node.input[0]), dtype=np.int64)
             continue
@@ -341,6 +363,11 @@ def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1
                 w = consts[b].astype(np.float64) * float(attrs.get("alpha", 1.0))
                 if attrs.get("transB", 0):
                     w = w.T
+                if w.ndim != 2 or w.shape[0] != shape_of(a)[-1]:
+                    raise CompileError(
+                        f"weights of shape {consts[b].shape} (transB={attrs.get('transB', 0)}) "
+                        f"do not fit an input of shape {shape_of(a)}"
+                    )
                 bias = ""
                 if c:
                     vec = np.broadcast_to(
@@ -377,10 +404,13 @@ def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1
                 x, w = node.input[0], node.input[1]
                 b = node.input[2] if len(node.input) > 2 else ""
                 shape = shape_of(x)
-                if w not in consts or (b and b not in consts) or len(shape) != 4:
+                if len(shape) != 4:
                     unsupported.append(
-                        f"{node.name or kind} (Conv needs a 4-D input and constant weights)"
+                        f"{node.name or kind} (Conv needs a 4-D input, got shape {shape})"
                     )
+                    continue
+                if w not in consts or (b and b not in consts):
+                    unsupported.append(f"{node.name or kind} (Conv needs constant weights)")
                     continue
                 if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
                     unsupported.append(f"{node.name or kind} (Conv auto_pad {attrs['auto_pad']!r})")
@@ -404,6 +434,13 @@ def onnx_to_graph(model: str | Path | bytes | onnx.ModelProto, *, batch: int = 1
                     [x, const_value(w).name, const_value(b).name if b else ""],
                     (shape[0], wt.shape[0], oh, ow),
                     **cattrs,
+                )
+            elif kind in ("MaxPool", "AveragePool", "GlobalAveragePool") and (
+                len(shape_of(node.input[0])) != 4
+            ):
+                unsupported.append(
+                    f"{node.name or kind} ({kind} needs a 4-D input, "
+                    f"got shape {shape_of(node.input[0])})"
                 )
             elif kind in ("MaxPool", "AveragePool"):
                 shape = shape_of(node.input[0])

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ..spec import golden
 from ..spec.config import AcceleratorConfig
 from ..spec.errors import CompileError, GoldenError
 from .ir import Graph, Node, conv2d_float
 
-__all__ = ["fuse_activations", "lower", "quantize", "validate"]
+__all__ = ["check_calibration", "fuse_activations", "lower", "quantize", "validate"]
 
 ACTIVATION_OPS = ("relu", "clip", "sigmoid", "tanh")
 FUSABLE = ("dense", "conv", "add")
@@ -83,24 +84,48 @@ def _scale(values: NDArray[Any], hint: float | None = None) -> float:
     return peak / 127.0 if peak > 0.0 else 1.0 / 127.0
 
 
-def quantize(graph: Graph, calibration: dict[str, NDArray[Any]]) -> Graph:
+def check_calibration(
+    graph: Graph, calibration: Mapping[str, ArrayLike], *, what: str = "calibration data"
+) -> dict[str, NDArray[np.floating[Any]]]:
+    """Each graph input's calibration batch as float64: present, shaped like the input (any
+    size along its batch axis but 0), real numbers and finite. ``what`` starts the messages."""
+    out: dict[str, NDArray[np.floating[Any]]] = {}
+    for name in graph.inputs:
+        if name not in calibration:
+            raise CompileError(f"{what} for input {name!r} is missing")
+        data = np.asarray(calibration[name])
+        value = graph.values[name]
+        got = data.shape
+        want = list(value.shape)
+        want[value.batch_axis] = -1
+        if len(got) != len(want) or any(w not in (-1, d) for w, d in zip(want, got, strict=False)):
+            dims = ", ".join("N" if w == -1 else str(w) for w in want)
+            raise CompileError(f"{what} for {name!r} has shape {got}, expected ({dims})")
+        if data.dtype.kind not in "iuf":
+            raise CompileError(
+                f"{what} for {name!r} has dtype {data.dtype}, expected real numbers (float or int)"
+            )
+        if data.size == 0:
+            raise CompileError(f"{what} for {name!r} has no samples (shape {got})")
+        bad = ~np.isfinite(data)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise CompileError(
+                f"{what} for {name!r} has {int(bad.sum())} NaN or infinite value(s), "
+                f"the first at index {first}"
+            )
+        out[name] = data.astype(np.float64)
+    return out
+
+
+def quantize(graph: Graph, calibration: Mapping[str, ArrayLike]) -> Graph:
     """Post-training quantisation from a calibration batch (docs/quantisation.md).
 
     Activation scales are the largest magnitude seen on the calibration data over 127; weights
     are per output channel; biases int32; requantisation constants from golden.
     """
     g = graph.copy()
-    for name in g.inputs:
-        if name not in calibration:
-            raise CompileError(f"calibration data for input {name!r} is missing")
-        value = g.values[name]
-        got = np.shape(calibration[name])
-        want = list(value.shape)
-        want[value.batch_axis] = -1
-        if len(got) != len(want) or any(w not in (-1, d) for w, d in zip(want, got, strict=False)):
-            dims = ", ".join("N" if w == -1 else str(w) for w in want)
-            raise CompileError(f"calibration data for {name!r} has shape {got}, expected ({dims})")
-    env = g.float_forward({n: np.asarray(calibration[n], dtype=np.float64) for n in g.inputs})
+    env = g.float_forward(check_calibration(g, calibration))
     for name in g.inputs:
         g.values[name].scale = _scale(env[name], g.values[name].qdq_scale)
     for node in g.nodes:

@@ -56,8 +56,11 @@ def _read(path: Path, mode: str = "text") -> str | bytes:
         return path.read_text(encoding="utf-8") if mode == "text" else path.read_bytes()
     except FileNotFoundError:
         raise CLIError(f"{path}: file not found") from None
-    except UnicodeDecodeError:
-        raise CLIError(f"{path}: not a text file") from None
+    except UnicodeDecodeError as e:
+        raise CLIError(
+            f"{path}: not a text file (byte {e.object[e.start]:#04x} at offset {e.start} "
+            "is not UTF-8)"
+        ) from None
     except OSError as e:
         raise CLIError(f"{path}: cannot read: {e.strerror}") from None
 
@@ -155,26 +158,72 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+
+
 def _load_npy(path: Path, what: str) -> Any:
+    import io
+
     import numpy as np
 
     try:
-        return np.load(path, allow_pickle=False)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise CLIError(f"{path}: {what} file not found") from None
-    except (OSError, ValueError) as e:
-        raise CLIError(f"{path}: not a .npy array ({e})") from None
+    except OSError as e:
+        raise CLIError(f"{path}: cannot read: {e.strerror}") from None
+    if not data:
+        raise CLIError(f"{path}: not a .npy file (empty file)")
+    if data.startswith(b"PK\x03\x04"):
+        raise CLIError(f"{path}: not a .npy file (.npz archive; save one array with numpy.save)")
+    if not data.startswith(_NPY_MAGIC):
+        raise CLIError(f"{path}: not a .npy file (no .npy header)")
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        reason = " ".join(str(e).split())  # numpy's messages may span lines
+        raise CLIError(f"{path}: not a readable .npy array ({reason})") from None
 
 
-def _compile(args: argparse.Namespace, batch_from: Any = None) -> Any:
-    from .compiler import compile_model
+def _compile(args: argparse.Namespace, x: Any = None) -> Any:
+    """Compile ``args.model`` with the calibration file, or with the run's input ``x``.
+
+    The arrays are checked against the model's input first, so that their errors name the
+    .npy file; errors of the compilation itself name the model.
+    """
+    from .compiler import CompileError, check_calibration, compile_model, onnx_to_graph
 
     config = config_from_args(args)
-    calib = _load_npy(args.calibration, "calibration") if args.calibration else batch_from
-    if calib is None:
+    if x is not None:
+        batch = args.batch or (int(x.shape[0]) if x.ndim and x.shape[0] else 1)
+    else:
+        batch = args.batch
+    if not 1 <= batch <= 65535:
+        raise CLIError(f"--batch must be in [1, 65535], got {batch}")
+    graph = onnx_to_graph(args.model, batch=batch)
+    if len(graph.inputs) != 1:
+        raise CLIError(
+            f"{args.model}: the model has {len(graph.inputs)} inputs "
+            f"({', '.join(graph.inputs)}); the command line takes models with one input "
+            "(use systolic.compile with a dict of calibration arrays)"
+        )
+    checks: list[tuple[Path, Any, str]] = [] if x is None else [(args.input, x, "input data")]
+    if args.calibration:
+        calib = _load_npy(args.calibration, "calibration")
+        checks.append((args.calibration, calib, "calibration data"))
+    elif x is not None:
+        calib = x
+    else:
         raise CLIError("--calibration is required")
-    batch = args.batch if args.batch else int(batch_from.shape[0]) if batch_from is not None else 1
-    return compile_model(args.model, config, calibration=calib, batch=batch)
+    for path, array, what in checks:
+        try:
+            check_calibration(graph, {graph.inputs[0]: array}, what=what)
+        except CompileError as e:
+            raise CompileError(f"{path}: {e}") from None
+    try:
+        return compile_model(graph, config, calibration=calib, batch=batch)
+    except CompileError as e:
+        raise CompileError(f"{args.model}: {e}") from None
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -193,10 +242,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from .runtime import run
+    from .runtime import RunError, quantize_inputs, run
 
     x = _load_npy(args.input, "input")
-    program = _compile(args, batch_from=x)
+    program = _compile(args, x)
+    try:
+        quantize_inputs(program, x)  # the input's errors name its file
+    except RunError as e:
+        raise RunError(f"{args.input}: {e}") from None
     result = run(
         program,
         x,

@@ -46,8 +46,17 @@ def quantize_inputs(
         x = np.asarray(inputs[desc.name])
         if x.shape != desc.shape:
             raise RunError(f"input {desc.name!r}: expected shape {desc.shape}, got {x.shape}")
-        if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
-            raise RunError(f"input {desc.name!r}: values must be finite numbers")
+        if x.dtype.kind not in "iuf":
+            raise RunError(
+                f"input {desc.name!r}: dtype {x.dtype}, expected real numbers (float or int)"
+            )
+        bad = ~np.isfinite(x)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise RunError(
+                f"input {desc.name!r}: {int(bad.sum())} NaN or infinite value(s), "
+                f"the first at index {first}"
+            )
         out[desc.name] = golden.quantize(x.astype(np.float64), desc.scale)
     extra = sorted(set(inputs) - {d.name for d in program.inputs})
     if extra:

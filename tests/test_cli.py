@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from systolic.spec.config import PRESETS, AcceleratorConfig
+from tests.cli_helpers import assert_one_line_error, run
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "programs" / "matmul_relu.s"
-
-
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "systolic", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def assert_one_line_error(r: subprocess.CompletedProcess[str], status: int, text: str) -> None:
-    assert r.returncode == status, r.stderr
-    lines = r.stderr.splitlines()
-    assert len(lines) == 1, r.stderr
-    assert lines[0].startswith("systolic: error: ")
-    assert text in lines[0]
-    assert "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize("sub", [[], ["info"], ["asm"], ["disasm"]])

@@ -82,12 +82,17 @@ def emit_matmul_layer(
         lut_row, acc_rows = acc_rows, acc_rows + cfg.lut_rows
         pre.append((lut_row, lut_addr, cfg.lut_rows, Elem.I8))
     nbuf = min(2, cfg.token_depth)
-    mt = min(MAX_COUNT, (cfg.acc_depth - acc_rows) // nbuf, cfg.sp_depth // nbuf - R)
-    if mt < 1:
+    if (cfg.acc_depth - acc_rows) // nbuf < 1:
         raise CompileError(
             f"{node.name}: a layer with {N} outputs needs {acc_rows} accumulator rows of "
             f"constants and at least {nbuf} more for outputs, but acc_depth is {cfg.acc_depth}"
         )
+    if cfg.sp_depth // nbuf - R < 1:
+        raise CompileError(
+            f"{node.name}: {nbuf} scratchpad buffers of {R} weight rows and at least one input "
+            f"row need sp_depth >= {nbuf * (R + 1)}, but sp_depth is {cfg.sp_depth}"
+        )
+    mt = min(MAX_COUNT, (cfg.acc_depth - acc_rows) // nbuf, cfg.sp_depth // nbuf - R)
     for i, (row, addr, n, elem) in enumerate(pre):
         em.emit(
             "load",

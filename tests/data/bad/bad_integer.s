@@ -1,0 +1,1 @@
+matmul src=zero dst=0 n=1

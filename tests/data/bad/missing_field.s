@@ -1,0 +1,1 @@
+load target=sp dst=0 len=4 addr=0x100

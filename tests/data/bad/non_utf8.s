@@ -1,0 +1,2 @@
+halt
+ÿş garbage

@@ -1,0 +1,2 @@
+# multiply
+mul src=0 dst=0 n=1
