@@ -69,8 +69,9 @@ TARGETS: Mapping[str, BoardTarget] = MappingProxyType(
             family="ecp5",
             preset="ulx3s-85f",
             clk_hz=25_000_000,
-            mem_bytes=256 * 1024,
-            imem_depth=4096,
+            # The seed MLP's image (~113 KB) fits; more block RAM congests the router.
+            mem_bytes=128 * 1024,
+            imem_depth=2048,
             # ECP5 LFE5U-85F: 83640 LUT4 and FFs, 156 MULT18X18D, 208 DP16KD (18 kbit each).
             capacity=MappingProxyType({"lut": 83640, "ff": 83640, "dsp": 156, "bram": 208}),
         ),
