@@ -29,6 +29,12 @@ boards: setup
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[fpga]"
 	$(PY) benchmarks/boards.py
 
+# Long differential-fuzzing campaign: N random programs per config and RTL simulator.
+N ?= 10000
+.PHONY: fuzz
+fuzz: setup
+	$(PY) scripts/fuzz.py --count $(N) --json build/fuzz.json
+
 .PHONY: bench
 bench: setup
 	$(PY) benchmarks/sim_speed.py

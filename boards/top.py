@@ -47,7 +47,9 @@ class BoardTop(Elaboratable):
         f_in, f_out = self.target.clk_hz, self.soc.clk_hz
         m.domains.sync = ClockDomain("sync")
         clk_in = platform.request(platform.default_clk, dir="-")
+        clk_out = Signal()  # nextpnr's constraint needs a plain signal, not ClockSignal
         locked = Signal()
+        m.d.comb += ClockSignal("sync").eq(clk_out)
         if self.target.family == "ecp5":
             s = ecp5_pll(f_in, f_out)
             m.submodules.pll = Instance(
@@ -69,7 +71,7 @@ class BoardTop(Elaboratable):
                 p_CLKFB_DIV=s.clkfb_div,
                 p_CLKI_DIV=s.clki_div,
                 i_CLKI=clk_in.io,
-                i_CLKFB=ClockSignal("sync"),
+                i_CLKFB=clk_out,
                 i_RST=0,
                 i_STDBY=0,
                 i_PHASESEL0=0,
@@ -79,7 +81,7 @@ class BoardTop(Elaboratable):
                 i_PHASELOADREG=0,
                 i_PLLWAKESYNC=0,
                 i_ENCLKOP=0,
-                o_CLKOP=ClockSignal("sync"),
+                o_CLKOP=clk_out,
                 o_LOCK=locked,
             )
         else:
@@ -94,8 +96,8 @@ class BoardTop(Elaboratable):
                 i_PACKAGEPIN=clk_in.io,
                 i_RESETB=1,
                 i_BYPASS=0,
-                o_PLLOUTGLOBAL=ClockSignal("sync"),
+                o_PLLOUTGLOBAL=clk_out,
                 o_LOCK=locked,
             )
-        platform.add_clock_constraint(ClockSignal("sync"), f_out)
+        platform.add_clock_constraint(clk_out, f_out)
         m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
