@@ -1,7 +1,15 @@
 """The top level on a board: clock (PLL when the target clock differs), reset, pins, SoC."""
 
-from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
-from amaranth.lib.cdc import ResetSynchronizer
+from amaranth.hdl import (
+    Cat,
+    ClockDomain,
+    ClockSignal,
+    Elaboratable,
+    Instance,
+    Module,
+    ResetSignal,
+    Signal,
+)
 
 from .pll import ecp5_pll, ice40_pll
 from .soc import LEDS, SoC
@@ -100,4 +108,9 @@ class BoardTop(Elaboratable):
                 o_LOCK=locked,
             )
         platform.add_clock_constraint(clk_out, f_out)
-        m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
+        # Reset until the PLL has locked, through two flops of the new clock. Plain flops, not
+        # amaranth's ResetSynchronizer: its async-reset flops crash Yosys 0.70's abc9 pass in
+        # synth_ecp5 on the full SoC (ABC_OPS_REINTEGRATE assertion).
+        locked_sync = Signal(2, reset_less=True)
+        m.d.sync += locked_sync.eq(Cat(locked, locked_sync[0]))
+        m.d.comb += ResetSignal("sync").eq(~locked_sync[1])
