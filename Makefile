@@ -29,11 +29,16 @@ boards: setup
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[fpga]"
 	$(PY) benchmarks/boards.py
 
-# Long differential-fuzzing campaign: N random programs per config and RTL simulator.
-N ?= 10000
-.PHONY: fuzz
+# Long campaigns: N random programs per config and RTL simulator (sim vs RTL), then the
+# property tests' long profile (10,000 compiled networks, golden vs sim).
+N ?= 2500
+.PHONY: fuzz properties
 fuzz: setup
 	$(PY) scripts/fuzz.py --count $(N) --json build/fuzz.json
+	SYSTOLIC_HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -p no:cacheprovider tests/test_properties.py
+
+properties: setup
+	SYSTOLIC_HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -p no:cacheprovider tests/test_properties.py
 
 .PHONY: bench
 bench: setup

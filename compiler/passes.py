@@ -371,14 +371,13 @@ def lower(graph: Graph) -> Graph:
             attrs = {k: node.attrs[k] for k in keys}
             attrs.update({k: node.attrs[k] for k in ("strides", "pads", "dilations", "group")})
             lowered.append(Node("hw.conv", node.name, [ins[0]], list(node.outputs), attrs))
-        elif node.op == "rnn":
-            lowered.append(
-                Node("hw.rnn", node.name, [ins[0], ""], list(node.outputs), dict(node.attrs))
-            )
-        elif node.op in ("lstm", "gru"):
-            lowered.append(
-                Node(f"hw.{node.op}", node.name, [ins[0]], list(node.outputs), dict(node.attrs))
-            )
+        elif node.op in ("rnn", "lstm", "gru"):
+            # The input's own [T, B, I]: a Squeeze or a Transpose of unit axes in front of the
+            # cell is an alias, so the buffer the cell reads has its source's shape (another
+            # cell's Y [T, 1, B, H], or [B, T, I] with T = 1) over the same bytes.
+            attrs = {**node.attrs, "x_shape": g.values[node.inputs[0]].shape}
+            x = [ins[0], ""] if node.op == "rnn" else [ins[0]]
+            lowered.append(Node(f"hw.{node.op}", node.name, x, list(node.outputs), attrs))
         elif node.op in ("maxpool", "avgpool", "add"):
             lowered.append(
                 Node(f"hw.{node.op}", node.name, ins, list(node.outputs), dict(node.attrs))

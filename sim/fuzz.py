@@ -74,7 +74,7 @@ class _Gen:
         self.edge = edge
         self.owed = [0, 0, 0, 0]
 
-    def int(self, lo: int, hi: int) -> int:
+    def pick(self, lo: int, hi: int) -> int:
         """Uniform in [lo, hi]; at an edge half the time when ``edge``."""
         if hi <= lo:
             return lo
@@ -84,7 +84,7 @@ class _Gen:
 
     def start(self, depth: int, rows: int) -> int:
         """A first row such that ``rows`` rows fit in ``depth``."""
-        return self.int(0, max(0, depth - rows))
+        return self.pick(0, max(0, depth - rows))
 
     def deps(self, unit: Unit) -> set[str]:
         # Pops mostly take a token an earlier instruction pushed; rarely one nobody pushed.
@@ -104,14 +104,14 @@ class _Gen:
     def transfer(self, dram: int, elem: Elem, length: int) -> dict[str, int]:
         """n_inner, n_outer, strides and a DRAM address whose last byte is inside ``dram``."""
         eb = 4 if elem == Elem.I32 else 1
-        n_inner, n_outer = self.int(1, 4), self.int(1, 3)
-        si, so = self.int(0, 3 * length * eb), self.int(0, 8 * length * eb)
+        n_inner, n_outer = self.pick(1, 4), self.pick(1, 3)
+        si, so = self.pick(0, 3 * length * eb), self.pick(0, 8 * length * eb)
         span = (n_outer - 1) * so + (n_inner - 1) * si + length * eb
         while span > dram:  # shrink until it fits
             n_inner, n_outer, si, so = 1, 1, 0, 0
             length = max(1, min(length, dram // eb))
             span = length * eb
-        addr = self.int(0, dram - span)
+        addr = self.pick(0, dram - span)
         return dict(
             n_inner=n_inner,
             n_outer=n_outer,
@@ -134,7 +134,7 @@ class _Gen:
         if kind == "load":
             acc = rng.random() < 0.4
             elem = Elem.I32 if acc and rng.random() < 0.5 else Elem.I8
-            t = self.transfer(dram, elem, self.int(1, C if acc else lanes))
+            t = self.transfer(dram, elem, self.pick(1, C if acc else lanes))
             rows = t["n_inner"] * t["n_outer"]
             depth = cfg.acc_depth if acc else cfg.sp_depth
             if rows > depth:
@@ -150,10 +150,10 @@ class _Gen:
         elif kind == "store":
             sp = rng.random() < 0.3
             elem = Elem.I32 if not sp and rng.random() < 0.3 else Elem.I8
-            length = self.int(1, C)
+            length = self.pick(1, C)
             if sp:
-                n_inner, n_outer = self.int(1, 4), self.int(1, 2)
-                si, so = self.int(0, 2), self.int(0, 4)
+                n_inner, n_outer = self.pick(1, 4), self.pick(1, 2)
+                si, so = self.pick(0, 2), self.pick(0, 4)
                 last = (n_outer - 1) * so + (n_inner - 1) * si
                 if last >= cfg.sp_depth:
                     n_inner, n_outer, si, so, last = 1, 1, 0, 0, 0
@@ -162,7 +162,7 @@ class _Gen:
                     n_outer=n_outer,
                     stride_inner=si,
                     stride_outer=so,
-                    addr=self.int(0, cfg.sp_depth - 1 - last),
+                    addr=self.pick(0, cfg.sp_depth - 1 - last),
                     len=length,
                 )
             else:
@@ -179,26 +179,26 @@ class _Gen:
             )
             name, unit = "store", Unit.STORE
         elif kind == "preload":
-            rows = self.int(1, R)
-            fields = dict(src=self.start(cfg.sp_depth, rows), rows=rows, cols=self.int(1, C))
+            rows = self.pick(1, R)
+            fields = dict(src=self.start(cfg.sp_depth, rows), rows=rows, cols=self.pick(1, C))
             name, unit = "preload", Unit.EXECUTE
         elif kind == "matmul":
-            n = self.int(1, min(16, cfg.sp_depth, cfg.acc_depth))
+            n = self.pick(1, min(16, cfg.sp_depth, cfg.acc_depth))
             fields = dict(
                 src=self.start(cfg.sp_depth, n),
                 dst=self.start(cfg.acc_depth, n),
                 n=n,
                 mode=MatMode(int(rng.integers(0, 3))),
-                bias=self.int(0, cfg.acc_depth - 1),
+                bias=self.pick(0, cfg.acc_depth - 1),
                 swap=int(rng.integers(0, 2)),
             )
             name, unit = "matmul", Unit.EXECUTE
         elif kind == "vector":
-            n = self.int(1, 6)
-            strides = [self.int(0, 3) for _ in range(3)]
+            n = self.pick(1, 6)
+            strides = [self.pick(0, 3) for _ in range(3)]
 
             def row(stride: int) -> int:
-                return self.int(0, max(0, cfg.acc_depth - 1 - (n - 1) * stride))
+                return self.pick(0, max(0, cfg.acc_depth - 1 - (n - 1) * stride))
 
             if any((n - 1) * s >= cfg.acc_depth for s in strides):
                 strides = [0, 0, 0]
@@ -212,8 +212,8 @@ class _Gen:
                 a_stride=strides[1],
                 b_stride=strides[2],
                 b_imm=int(rng.integers(0, 2)),
-                imm=self.int(-(2**15), 2**15 - 1),
-                shift=self.int(0, 63),
+                imm=self.pick(-(2**15), 2**15 - 1),
+                shift=self.pick(0, 63),
             )
             name, unit = "vector", Unit.EXECUTE
         elif kind == "sync":
@@ -224,11 +224,11 @@ class _Gen:
             unit = Unit.STORE
             if name == "cfg_quant":
                 fields = dict(
-                    mult_row=self.int(0, cfg.acc_depth - 1),
-                    shift_row=self.int(0, cfg.acc_depth - 1),
+                    mult_row=self.pick(0, cfg.acc_depth - 1),
+                    shift_row=self.pick(0, cfg.acc_depth - 1),
                 )
             elif name == "cfg_act":
-                lo, hi = sorted((self.int(-128, 127), self.int(-128, 127)))
+                lo, hi = sorted((self.pick(-128, 127), self.pick(-128, 127)))
                 fields = dict(
                     mode=ActMode(int(rng.integers(0, 3))),
                     slot=int(rng.integers(0, 2)),
@@ -244,7 +244,7 @@ class _Gen:
 
     def runs(self, dram: int, count: int) -> list[int]:
         """``count`` instructions; in edge mode, stretches of one unit that fill its queue."""
-        words = []
+        words: list[int] = []
         while len(words) < count:
             if self.edge and self.rng.random() < 0.15:
                 # Many syncs for one unit with no tokens: the queue fills and fetch stalls.

@@ -67,7 +67,9 @@ def _allocate(em: Emitter, graph: Graph) -> dict[str, Buffer]:
             else:
                 w = node.attrs["weights"]
                 gate = w.i if node.op == "hw.lstm" else w.z
-            t_len, batch, hidden = (*graph.values[node.inputs[0]].shape[:2], gate.hidden_size)
+            # The input's own [T, B, I]: the buffer it aliases may be shaped otherwise (lower).
+            t_len, batch, _ = node.attrs["x_shape"]
+            hidden = gate.hidden_size
             if node.op == "hw.lstm":
                 # The cell state, updated in place each step; Y_c is its final value.
                 c0 = node.attrs["c0_q"]

@@ -33,6 +33,16 @@ def sequence_desc(y: Buffer, t_len: int, batch: int, hidden: int) -> dict[str, A
     ).to_json()
 
 
+def sequence_input(node: Node, x: Buffer) -> Buffer:
+    """The input buffer as the ``[T, B, I]`` the cell reads (``x_shape``, set by ``lower``):
+    an aliased input's buffer has its source's shape, over the same row-major bytes."""
+    shape = tuple(node.attrs["x_shape"])
+    same = int(np.prod(shape)) == int(np.prod(x.shape))
+    if len(shape) != 3 or x.is_image or not same:  # pragma: no cover - lower guarantees it
+        raise CompileError(f"{node.name}: input of shape {shape} is not a [T, B, I] sequence")
+    return Buffer(x.addr, shape, dtype=x.dtype)
+
+
 def step_tiles(
     batch: int, sources: list[tuple[int, int, int]], out: tuple[int, int, int]
 ) -> Callable[[int], list[MTile]]:
@@ -84,7 +94,7 @@ def emit_rnn(
     """An Elman RNN: one GEMM per time step over [x_t, h_(t-1)] with the tanh LUT on the store
     path; each step reads the hidden state the previous step stored (a barrier apart)."""
     R = em.config.rows
-    x = ins[0]
+    x = sequence_input(node, ins[0])
     gate: golden.QuantGate = node.attrs["gate"]
     t_len, batch, n_in = x.shape
     hidden = gate.hidden_size
@@ -141,7 +151,7 @@ def emit_lstm(
     barrier apart, since each reads what the one before wrote."""
     cfg = em.config
     R, C = cfg.rows, cfg.cols
-    x = ins[0]
+    x = sequence_input(node, ins[0])
     weights: golden.LSTMWeights = node.attrs["weights"]
     t_len, batch, n_in = x.shape
     hidden = weights.i.hidden_size
@@ -328,7 +338,7 @@ def emit_gru(
     apart."""
     cfg = em.config
     R, C = cfg.rows, cfg.cols
-    x = ins[0]
+    x = sequence_input(node, ins[0])
     weights: golden.GRUWeights = node.attrs["weights"]
     lbr = weights.linear_before_reset
     t_len, batch, n_in = x.shape
