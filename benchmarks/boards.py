@@ -41,6 +41,8 @@ def one(board: str, changes: dict[str, int], mhz: float | None, out: Path) -> di
         )
         report["error"] = None
     except BuildError as e:
+        if not (out / tag / "report.json").exists():
+            raise  # the tools are missing: nothing was measured
         report = json.loads((out / tag / "report.json").read_text())
         report["error"] = str(e)
     return report

@@ -14,13 +14,12 @@ from typing import Any
 from ..hw.top import COUNTERS
 from ..spec.config import AcceleratorConfig, Dataflow
 from ..spec.errors import SystolicError
-from ..spec.isa import INSTR_BITS, ErrorCode
+from ..spec.isa import INSTR_BYTES, ErrorCode, to_bytes
 from . import protocol as p
 
 __all__ = ["DEFAULT_BAUD", "Board", "BoardError", "BoardInfo", "BoardResult"]
 
 DEFAULT_BAUD = 115_200
-_INSTR_BYTES = INSTR_BITS // 8
 _CHUNK = 1024  # bytes per WRITE/READ command, so a lost byte costs one chunk's timeout
 
 
@@ -103,8 +102,11 @@ class Board:
         self.close()
 
     def _send(self, data: bytes) -> None:
-        self._serial.write(data)
-        self._serial.flush()
+        try:
+            self._serial.write(data)
+            self._serial.flush()
+        except OSError as e:  # serial.SerialException is an OSError
+            raise BoardError(f"board on {self.port!r}: write failed: {e}") from None
 
     def _receive(self, n: int, what: str, *, sent: int = 1) -> bytes:
         """Read ``n`` reply bytes to a command of ``sent`` bytes."""
@@ -114,7 +116,10 @@ class Board:
         limit = self.timeout + 4 * self._byte_seconds * (sent + n)
         deadline = time.monotonic() + limit
         while len(data) < n:
-            chunk = self._serial.read(n - len(data))
+            try:
+                chunk = self._serial.read(n - len(data))
+            except OSError as e:
+                raise BoardError(f"board on {self.port!r}: read failed: {e}") from None
             if chunk:
                 data += chunk
             elif time.monotonic() > deadline:
@@ -217,11 +222,11 @@ class Board:
         ``reads`` lists ``(address, length)`` ranges of data memory to read back afterwards.
         """
         self.check(config, len(instructions), len(memory))
-        words = b"".join(w.to_bytes(_INSTR_BYTES, "little") for w in instructions)
+        words = to_bytes(list(instructions))
         # One zero word after the program: fetching past the end then fails as it does in the
         # simulator, instead of running whatever an earlier program left there.
         if len(instructions) < self.info.imem_depth:
-            words += bytes(_INSTR_BYTES)
+            words += bytes(INSTR_BYTES)
         self.write(p.SPACE_INSTR, 0, words)
         self.write(p.SPACE_DATA, 0, bytes(memory))
         self.start(len(memory))
@@ -232,7 +237,13 @@ class Board:
                 break
             if time.monotonic() > deadline:
                 raise BoardError(f"the program did not finish within {max_seconds} s")
-        error = ErrorCode(status["error"])
+        try:
+            error = ErrorCode(status["error"])
+        except ValueError:
+            raise BoardError(
+                f"board on {self.port!r}: STATUS reported error code {status['error']}, "
+                f"which the ISA does not define"
+            ) from None
         return BoardResult(
             cycles=status["cycles"],
             error=error,

@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 from ..hw.top import COUNTERS, Accelerator
 from ..spec.config import AcceleratorConfig
 from ..spec.errors import ConfigError
-from ..spec.isa import INSTR_BITS, ErrorCode
+from ..spec.isa import INSTR_BITS, INSTR_BYTES, ErrorCode
 from . import protocol as p
 from .bridge import HostBridge
 from .uart import UARTRx, UARTTx
@@ -23,8 +23,6 @@ __all__ = ["LEDS", "SoC"]
 
 LEDS = ("running", "ok", "error", "heartbeat")
 """What each status LED shows, in order."""
-
-_INSTR_BYTES = INSTR_BITS // 8
 
 
 class SoC(wiring.Component):
@@ -170,7 +168,7 @@ class SoC(wiring.Component):
             ir.addr.eq(Mux(running, acc.imem.addr, bridge.addr[4:])),
             acc.imem.data.eq(Mux(in_range, ir.data, 0)),
             iw.addr.eq(bridge.addr[4:]),
-            iw.data.eq(bridge.wdata.replicate(_INSTR_BYTES)),
+            iw.data.eq(bridge.wdata.replicate(INSTR_BYTES)),
             iw.en.eq(
                 Mux(bridge.we & (bridge.space == p.SPACE_INSTR) & ~running, 1 << host_byte, 0)
             ),

@@ -265,7 +265,9 @@ def _memory(rng: np.random.Generator, size: int, edge: bool) -> bytes:
         [-(2**31), 2**31 - 1, 2**30, -(2**30), 1, -1, 3, 0x40000000, 31, 32, 63],
         dtype="<i4",
     ).view(np.uint8)
-    out = np.concatenate([int8[rng.integers(0, len(int8), size)], np.tile(int32, size // 44 + 1)])
+    out = np.concatenate(
+        [int8[rng.integers(0, len(int8), size)], np.tile(int32, size // len(int32) + 1)]
+    )
     blocks = [out[:size], rng.permutation(out[:size])]
     return blocks[int(rng.integers(0, 2))].tobytes()
 

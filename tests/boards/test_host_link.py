@@ -46,7 +46,7 @@ def test_memory_round_trips_through_the_bridge(board_url: str) -> None:
         board.write(p.SPACE_INSTR, 16, instr)
         assert board.read(p.SPACE_DATA, 5, len(data)) == data
         assert board.read(p.SPACE_INSTR, 16, len(instr)) == instr
-        assert board.read(p.SPACE_DATA, 4, 1) != b"" and len(board.read(p.SPACE_DATA, 0, 0)) == 0
+        assert board.read(p.SPACE_DATA, 0, 0) == b""  # an empty read is answered, not hung
 
 
 def test_mlp_runs_bit_exact_with_the_simulators_cycle_count(board_url: str) -> None:
