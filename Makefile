@@ -20,8 +20,10 @@ lint: setup
 typecheck: setup
 	$(PY) scripts/typecheck.py
 
+# Line coverage of every package, CLI subprocesses and cocotb benches included (pyproject.toml
+# [tool.coverage]); the run fails below 90 %.
 pytest: setup
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2 --dist loadgroup --cov --cov-report=term --cov-fail-under=90
 
 # Board bitstreams with the YoWASP toolchain (minutes per build; not part of make test).
 .PHONY: boards

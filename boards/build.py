@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from ..spec.errors import SystolicError
 from .soc import SoC
 from .targets import BoardTarget
 
-__all__ = ["BuildError", "build_board", "resources_from_stat"]
+__all__ = ["BuildError", "BuildPlan", "build_board", "plan_board", "resources_from_stat"]
 
 # The tools the build scripts name, and the YoWASP executables that provide them.
 _YOWASP = {
@@ -80,17 +81,17 @@ def resources_from_stat(family: str, cells: dict[str, int]) -> dict[str, int]:
     }
 
 
-def _commands(script: Path) -> list[list[str]]:
-    """The tool invocations of amaranth's build script, with YoWASP executables."""
-    commands = []
+def _steps(script: Path) -> list[tuple[str, list[str]]]:
+    """The tool invocations of amaranth's build script: (tool variable, arguments)."""
+    steps = []
     for line in script.read_text().splitlines():
         if line.startswith('"$'):
             words = shlex.split(line)
             var = words[0][1:]
             if var not in _YOWASP:
                 continue  # a programmer (openFPGALoader, iceprog): not part of the build
-            commands.append([_tool(_YOWASP[var]), *words[1:]])
-    return commands
+            steps.append((var, words[1:]))
+    return steps
 
 
 def _run(command: list[str], cwd: Path, what: str) -> None:
@@ -105,6 +106,78 @@ def _usage_line(report: dict[str, Any]) -> str:
     return ", ".join(
         f"{k} {report[k]['used']}/{report[k]['capacity']}" for k in ("lut", "ff", "dsp", "bram")
     )
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """The files of a board build, written but not yet run.
+
+    Attributes
+    ----------
+    out : Path
+        The build directory: amaranth's plan (``top.il``, constraints, ``build_top.sh``) and
+        ``soc.v``.
+    steps : tuple of (str, list of str)
+        Synthesis, place and route, and packing: the build script's tool variable and arguments.
+    report : dict
+        The report's fixed part (board, device, config, memories, clocks).
+    """
+
+    out: Path
+    steps: tuple[tuple[str, list[str]], ...]
+    report: dict[str, Any]
+
+
+def plan_board(
+    target: BoardTarget,
+    config: AcceleratorConfig,
+    *,
+    out: Path,
+    clk_hz: int | None = None,
+    baud: int = 115_200,
+    seed: int = 1,
+) -> BuildPlan:
+    """Elaborate the SoC on ``target`` and write amaranth's build plan into ``out``.
+
+    Needs no FPGA tools: it is the part of :func:`build_board` before Yosys runs.
+    """
+    clk_hz = clk_hz or target.clk_hz
+    soc = SoC(
+        config,
+        mem_bytes=target.mem_bytes,
+        imem_depth=target.imem_depth,
+        clk_hz=clk_hz,
+        baud=baud,
+    )
+    module, cls = target.platform.split(":")
+    platform = getattr(importlib.import_module(module), cls)()
+    from .top import BoardTop
+
+    out.mkdir(parents=True, exist_ok=True)
+    plan = platform.build(
+        BoardTop(target=target, soc=soc),
+        name=_NAME,
+        build_dir=str(out),
+        do_build=False,
+        synth_opts="-dsp" if target.family == "ice40" else "",
+        script_after_synth="tee -q -o stat.json stat -json",
+        nextpnr_opts=f"--report {_NEXTPNR_REPORT} --timing-allow-fail --seed {seed}",
+    )
+    plan.extract(str(out))
+    (out / "soc.v").write_text(to_verilog(soc, name="systolic_soc"))
+    report: dict[str, Any] = {
+        "board": target.name,
+        "device": f"{platform.device}-{platform.package}",
+        "config": config.to_dict(),
+        "mem_bytes": target.mem_bytes,
+        "imem_depth": target.imem_depth,
+        "baud": baud,
+        "target_mhz": clk_hz / 1e6,
+        "fmax_mhz": None,
+        "fits": None,
+        "meets_timing": None,
+    }
+    return BuildPlan(out=out, steps=tuple(_steps(out / f"build_{_NAME}.sh")), report=report)
 
 
 def build_board(
@@ -126,44 +199,11 @@ def build_board(
         place and route fails, or the achieved clock is below ``clk_hz``.
     """
     clk_hz = clk_hz or target.clk_hz
-    soc = SoC(
-        config,
-        mem_bytes=target.mem_bytes,
-        imem_depth=target.imem_depth,
-        clk_hz=clk_hz,
-        baud=baud,
-    )
-    module, cls = target.platform.split(":")
-    platform = getattr(importlib.import_module(module), cls)()
-    from .top import BoardTop
-
-    out.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
     progress(f"elaborating the SoC for {target.name} ({config.rows}x{config.cols})")
-    plan = platform.build(
-        BoardTop(target=target, soc=soc),
-        name=_NAME,
-        build_dir=str(out),
-        do_build=False,
-        synth_opts="-dsp" if target.family == "ice40" else "",
-        script_after_synth="tee -q -o stat.json stat -json",
-        nextpnr_opts=f"--report {_NEXTPNR_REPORT} --timing-allow-fail --seed {seed}",
-    )
-    plan.extract(str(out))
-    (out / "soc.v").write_text(to_verilog(soc, name="systolic_soc"))
-    synth, pnr, pack = _commands(out / f"build_{_NAME}.sh")
-    report: dict[str, Any] = {
-        "board": target.name,
-        "device": f"{platform.device}-{platform.package}",
-        "config": config.to_dict(),
-        "mem_bytes": target.mem_bytes,
-        "imem_depth": target.imem_depth,
-        "baud": baud,
-        "target_mhz": clk_hz / 1e6,
-        "fmax_mhz": None,
-        "fits": None,
-        "meets_timing": None,
-    }
+    built = plan_board(target, config, out=out, clk_hz=clk_hz, baud=baud, seed=seed)
+    synth, pnr, pack = ([_tool(_YOWASP[var]), *args] for var, args in built.steps)
+    report = dict(built.report)
 
     def finish(**changes: Any) -> None:
         report.update(changes, seconds=round(time.monotonic() - began, 1))

@@ -1,5 +1,6 @@
 """The top level on a board: clock (PLL when the target clock differs), reset, pins, SoC."""
 
+from amaranth.build import ResourceError
 from amaranth.hdl import (
     Cat,
     ClockDomain,
@@ -10,6 +11,7 @@ from amaranth.hdl import (
     ResetSignal,
     Signal,
 )
+from amaranth.lib import io
 
 from .pll import ecp5_pll, ice40_pll
 from .soc import LEDS, SoC
@@ -38,15 +40,21 @@ class BoardTop(Elaboratable):
         m.submodules.soc = soc = self.soc
         if soc.clk_hz != self.target.clk_hz:
             self._pll(m, platform)
-        uart = platform.request("uart", 0)
-        m.d.comb += [soc.uart_rx.eq(uart.rx.i), uart.tx.o.eq(soc.uart_tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [soc.uart_rx.eq(rx.i), tx.o.eq(soc.uart_tx)]
         if "uart_tx_enable" in {r.name for r in platform.resources.values()}:
-            m.d.comb += platform.request("uart_tx_enable", 0).o.eq(1)
+            m.submodules.uart_tx_enable = en = io.Buffer(
+                "o", platform.request("uart_tx_enable", 0, dir="-")
+            )
+            m.d.comb += en.o.eq(1)
         for i in range(len(LEDS)):
             try:
-                led = platform.request("led", i)
-            except Exception:  # fewer LEDs on this board
+                pin = platform.request("led", i, dir="-")
+            except ResourceError:  # fewer LEDs on this board
                 break
+            m.submodules[f"led_{i}"] = led = io.Buffer("o", pin)
             m.d.comb += led.o.eq(soc.leds[i])
         return m
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
-from systolic.boards.build import resources_from_stat
+from systolic.boards.build import plan_board, resources_from_stat
 from systolic.boards.pll import ecp5_pll, ice40_pll
 from systolic.boards.soc import SoC
 from systolic.boards.targets import TARGETS, target
@@ -74,3 +77,31 @@ def test_build_cli_rejects_bad_input_in_one_line(capsys: pytest.CaptureFixture[s
         main(["build", "--board", "nexys", "-o", "x"])
     assert e.value.code == 2
     assert "invalid choice: 'nexys'" in capsys.readouterr().err
+
+
+def test_the_icebreaker_plan_puts_the_soc_behind_a_pll(tmp_path: Path) -> None:
+    # The part of `systolic build` before Yosys: the board top elaborates, the PLL makes the
+    # requested clock, nextpnr is told that clock, and the script's steps are in order.
+    config = dataclasses.replace(PRESETS["tiny"], rows=2, cols=2)
+    plan = plan_board(target("icebreaker"), config, out=tmp_path, clk_hz=24_000_000, seed=3)
+    assert [var for var, _ in plan.steps] == ["YOSYS", "NEXTPNR_ICE40", "ICEPACK"]
+    assert plan.steps[1][1][:3] == ["--quiet", "--report", "nextpnr_report.json"]
+    assert "--seed" in plan.steps[1][1] and "3" in plan.steps[1][1]
+    rtlil = (tmp_path / "top.il").read_text()
+    s = ice40_pll(12e6, 24e6)
+    assert "cell \\SB_PLL40_PAD \\pll" in rtlil
+    assert f"parameter \\DIVF {s.divf}\n" in rtlil
+    assert f"parameter \\DIVQ {s.divq}\n" in rtlil
+    assert "set_frequency clk_out 24.0" in (tmp_path / "top.pcf").read_text()
+    assert plan.report["target_mhz"] == 24
+    assert plan.report["config"]["rows"] == 2
+    assert "module systolic_soc" in (tmp_path / "soc.v").read_text()
+
+
+def test_the_ulx3s_plan_without_a_new_clock_has_no_pll(tmp_path: Path) -> None:
+    config = dataclasses.replace(PRESETS["tiny"], rows=2, cols=2)
+    plan = plan_board(target("ulx3s-85f"), config, out=tmp_path)
+    assert [var for var, _ in plan.steps] == ["YOSYS", "NEXTPNR_ECP5", "ECPPACK"]
+    assert "EHXPLLL" not in (tmp_path / "top.il").read_text()
+    assert 'FREQUENCY PORT "clk25_0__io" 25000000.0 HZ;' in (tmp_path / "top.lpf").read_text()
+    assert plan.report["target_mhz"] == 25
