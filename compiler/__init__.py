@@ -20,7 +20,14 @@ from .builder import NetworkBuilder
 from .codegen import emit_program
 from .ir import Graph
 from .onnx_frontend import onnx_to_graph
-from .passes import check_calibration, fuse_activations, lower, quantize, validate
+from .passes import (
+    check_calibration,
+    fuse_activations,
+    fuse_pools,
+    lower,
+    quantize,
+    validate,
+)
 
 __all__ = [
     "CompileError",
@@ -38,13 +45,15 @@ Model = Graph | str | Path | bytes | onnx.ModelProto
 def compile_graph(
     graph: Graph, config: AcceleratorConfig, calibration: Mapping[str, ArrayLike]
 ) -> Program:
-    """validate → fuse_activations → quantize → lower → allocate, tile, schedule and emit."""
+    """validate → fuse_activations → quantize → lower → fuse_pools → allocate, tile, schedule and
+    emit."""
     calib = dict(calibration)  # checked by quantize (check_calibration)
     pipeline: list[tuple[str, Callable[[Graph], Graph]]] = [
         ("validate", lambda g: validate(g, config)),
         ("fuse_activations", fuse_activations),
         ("quantize", lambda g: quantize(g, calib)),
         ("lower", lower),
+        ("fuse_pools", lambda g: fuse_pools(g, config)),
     ]
     for _name, run in pipeline:
         graph = run(graph)

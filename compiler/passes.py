@@ -393,3 +393,53 @@ def lower(graph: Graph) -> Graph:
     g.aliases = alias
     g.verify("lower")
     return g
+
+
+def _monotone(act: golden.Activation) -> bool:
+    """True when the activation never decreases: max commutes with it."""
+    return act.table is None or bool(np.all(np.diff(act.table.astype(np.int64)) >= 0))
+
+
+def fuse_pools(graph: Graph, config: AcceleratorConfig) -> Graph:
+    """Fold a max-pool into the convolution before it, when it is the conv's only consumer.
+
+    The pool then runs as ``vector max`` on the conv's int32 accumulator rows, before the store
+    requantises them, instead of as a layer of its own that reads the conv's int8 output back
+    from memory. It is exact: requantisation (a non-negative multiplier and a rounding shift,
+    then saturation) and a monotone activation never decrease, so they commute with max. Fused
+    when the windows tile the input (kernel = stride, no padding) and a block holds a pooled
+    row's conv rows; otherwise the pool stays a layer.
+    """
+    from .codegen.matmul import tile_rows_limit
+
+    g = graph.copy()
+    kept: list[Node] = []
+    for node in g.nodes:
+        conv = g.producer(node.inputs[0]) if node.op == "hw.maxpool" else None
+        if conv is not None and conv.op == "hw.conv" and "pool" not in conv.attrs:
+            kernel = tuple(node.attrs["kernel"])
+            conv_shape = g.values[node.inputs[0]].shape
+            pooled = g.values[node.outputs[0]].shape
+            fits = (
+                tuple(node.attrs["strides"]) == kernel
+                and not any(node.attrs["pads"])
+                and kernel[0] * kernel[1] > 1
+                and pooled[2:] == (conv_shape[2] // kernel[0], conv_shape[3] // kernel[1])
+                and len(g.consumers(node.inputs[0])) == 1
+                and node.inputs[0] not in g.outputs
+                and node.inputs[0] not in g.aliases.values()
+                and _monotone(conv.attrs["activation"])
+                and bool(np.all(np.asarray(conv.attrs["mult"]) >= 0))
+            )
+            if fits:
+                trial = Node(conv.op, conv.name, conv.inputs, conv.outputs, dict(conv.attrs))
+                trial.attrs["pool"] = kernel
+                fits = tile_rows_limit(config, trial) // conv_shape[3] >= kernel[0]
+            if fits:
+                conv.attrs.update(pool=kernel, conv_shape=conv_shape)
+                conv.outputs = list(node.outputs)
+                continue
+        kept.append(node)
+    g.nodes = kept
+    g.verify("fuse_pools")
+    return g

@@ -187,7 +187,7 @@ def _golden_layer(memory: bytearray, layer: dict[str, Any]) -> NDArray[Any]:
     if op == "gemm":
         return golden.fully_connected(x.reshape(-1, args[0].shape[0]), *args, act)
     if op == "conv":
-        return golden.conv2d(
+        y = golden.conv2d(
             x,
             *args,
             stride=layer["stride"],
@@ -196,6 +196,9 @@ def _golden_layer(memory: bytearray, layer: dict[str, Any]) -> NDArray[Any]:
             groups=layer.get("groups", 1),
             act=act,
         )
+        if layer.get("pool"):  # a max-pool fused into the conv (compiler.passes.fuse_pools)
+            y = golden.max_pool2d(y, layer["pool"], layer["pool"])
+        return y
     raise RunError(f"golden backend: unknown layer op {op!r}")
 
 

@@ -20,7 +20,9 @@ from ...spec.isa import (
 )
 from ...spec.program import TensorDesc
 
-ALIGN = 16  # tensors start on 16-byte boundaries: whole bus beats for every preset
+# Tensors start on a bus-beat boundary (and at least 16 bytes), so a row that is a whole number
+# of beats long takes that many beats, not one more.
+ALIGN = 16
 MAX_COUNT = FORMATS_BY_NAME["load"].field("n_inner").hi
 MAX_STRIDE = FORMATS_BY_NAME["load"].field("stride_inner").hi
 IDENTITY = (1 << 30, 30)  # requantisation by 1: (v * 2^30 + 2^29) >> 30 = v
@@ -48,7 +50,8 @@ class Emitter:
         self.words.append(encode(Instruction.make(name, deps=set(deps), **fields)))
 
     def alloc(self, nbytes: int, fill: int = 0) -> int:
-        start = -(-len(self.memory) // ALIGN) * ALIGN
+        align = max(ALIGN, self.config.bus_bytes)
+        start = -(-len(self.memory) // align) * align
         self.memory.extend(bytes(start - len(self.memory)))
         self.memory.extend(bytes([fill & 0xFF]) * nbytes)
         return start
@@ -142,6 +145,9 @@ class MTile:
     rows: int
     load: Callable[[int, int], dict[str, int]]  # (k tile index, k0 within it) -> load fields
     store: Callable[[int], dict[str, int]]  # n0 -> store fields
+    # A fused max-pool: (block's accumulator rows, pooled rows) -> the vector ops that reduce
+    # the one into the other; the store then reads the pooled rows.
+    pool: Callable[[int, int], list[dict[str, int]]] | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ...spec import golden
+from ...spec.config import AcceleratorConfig
 from ...spec.errors import CompileError
 from ...spec.isa import (
     Elem,
@@ -16,6 +17,7 @@ from ...spec.isa import (
     MatMode,
     StoreTarget,
     Unit,
+    VecOp,
 )
 from ..ir import Node
 from .common import (
@@ -29,6 +31,41 @@ from .common import (
     emit_store_config,
     padded,
 )
+
+
+def pool_area(node: Node) -> int:
+    """Window size of the max-pool fused into ``node`` (1 when there is none)."""
+    pool = node.attrs.get("pool")
+    return 1 if pool is None else int(pool[0] * pool[1])
+
+
+def tile_rows_limit(cfg: AcceleratorConfig, node: Node) -> int:
+    """Output rows per block of a GEMM or convolution: two blocks (and, with a fused max-pool,
+    their pooled rows) in the accumulator after the constants, two input tiles plus weights
+    in the scratchpad, and at most one instruction's row count."""
+    C, R = cfg.cols, cfg.rows
+    n_out = (node.attrs["w2"] if "w2" in node.attrs else node.attrs["w_q"]).shape[-1]
+    nt = -(-n_out // C)
+    act: golden.Activation = node.attrs["activation"]
+    acc_rows = (nt if node.attrs["b_q"] is not None else 0) + 2 * nt
+    acc_rows += cfg.lut_rows if act.table is not None else 0
+    nbuf = min(2, cfg.token_depth)
+    area = pool_area(node)
+    per_buffer = (cfg.acc_depth - acc_rows) // nbuf
+    # A block of m rows and its m / area pooled rows share one buffer's rows.
+    usable = per_buffer if area == 1 else per_buffer * area // (area + 1)
+    if usable < 1:
+        raise CompileError(
+            f"{node.name}: a layer with {n_out} outputs needs {acc_rows} "
+            f"accumulator rows of constants and at least {nbuf * (1 if area == 1 else 2)} "
+            f"more for outputs, but acc_depth is {cfg.acc_depth}"
+        )
+    if cfg.sp_depth // nbuf - R < 1:
+        raise CompileError(
+            f"{node.name}: {nbuf} scratchpad buffers of {R} weight rows and at least one input "
+            f"row need sp_depth >= {nbuf * (R + 1)}, but sp_depth is {cfg.sp_depth}"
+        )
+    return int(min(MAX_COUNT, usable, cfg.sp_depth // nbuf - R))
 
 
 def emit_matmul_layer(
@@ -81,18 +118,10 @@ def emit_matmul_layer(
     if lut_addr is not None:
         lut_row, acc_rows = acc_rows, acc_rows + cfg.lut_rows
         pre.append((lut_row, lut_addr, cfg.lut_rows, Elem.I8))
+    area = pool_area(node)
+    mt = tile_rows_limit(cfg, node)
     nbuf = min(2, cfg.token_depth)
-    if (cfg.acc_depth - acc_rows) // nbuf < 1:
-        raise CompileError(
-            f"{node.name}: a layer with {N} outputs needs {acc_rows} accumulator rows of "
-            f"constants and at least {nbuf} more for outputs, but acc_depth is {cfg.acc_depth}"
-        )
-    if cfg.sp_depth // nbuf - R < 1:
-        raise CompileError(
-            f"{node.name}: {nbuf} scratchpad buffers of {R} weight rows and at least one input "
-            f"row need sp_depth >= {nbuf * (R + 1)}, but sp_depth is {cfg.sp_depth}"
-        )
-    mt = min(MAX_COUNT, (cfg.acc_depth - acc_rows) // nbuf, cfg.sp_depth // nbuf - R)
+    pooled_base = acc_rows + nbuf * mt  # each buffer's pooled rows, after the blocks
     for i, (row, addr, n, elem) in enumerate(pre):
         em.emit(
             "load",
@@ -107,6 +136,7 @@ def emit_matmul_layer(
         )
 
     m_tiles = tile_rows(mt)
+    pooled_rows = mt // area
     # Weight tiles that are all zero add nothing: skip them (the block structure of grouped
     # and depthwise convolutions), keeping at least one per block for its bias or overwrite.
     needed: dict[int, list[KTile]] = {}
@@ -145,7 +175,7 @@ def emit_matmul_layer(
             deps = []
             if tile + nbuf < total:
                 deps.append("push_prev")  # the scratchpad buffer is free again
-            if ki == len(block_tiles) - 1:
+            if ki == len(block_tiles) - 1 and mtile.pool is None:
                 deps.append("push_next")  # the block is finished
             if ki == 0 and bi >= nbuf:
                 deps.append("pop_next")  # the accumulator block was stored
@@ -161,6 +191,13 @@ def emit_matmul_layer(
                 swap=1,
             )
             tile += 1
+        src = acc_base
+        if mtile.pool is not None:
+            src = pooled_base + (bi % nbuf) * pooled_rows
+            vectors = mtile.pool(acc_base, src)
+            for vi, fields in enumerate(vectors):
+                last = vi == len(vectors) - 1
+                em.emit("vector", *(["push_next"] if last else []), op=VecOp.MAX, **fields)
         waits = ["pop_prev"]
         t = n0 // C
         if configured != t and not raw:
@@ -176,7 +213,7 @@ def emit_matmul_layer(
             *(["push_prev"] if release else []),
             target=StoreTarget.DRAM,
             elem=Elem.I32 if raw else Elem.I8,
-            src=acc_base,
+            src=src,
             len=nc,
             **mtile.store(n0),
         )
@@ -242,7 +279,7 @@ def emit_conv(
     cin = cg * groups
     (sh, sw), (dh, dw) = a["strides"], a["dilations"]
     pt, pl, _, _ = a["pads"]
-    n_img, _, oh, ow = y.shape
+    n_img = y.shape[0]
     _, hp, wp, _ = x.geometry
     if x.pads[0] < pt or x.pads[1] < pl:  # pragma: no cover - allocation guarantees it
         raise CompileError(f"{node.name}: input buffer has less padding than the conv needs")
@@ -259,17 +296,57 @@ def emit_conv(
         for k0 in range(0, width, R):
             k_tiles.append(KTile((kh * kw_n + kw0) * cin + k0, min(R, width - k0), index))
 
+    pool = a.get("pool")
+    _, _, yh, yw = y.shape
+    if pool is not None:
+        # A fused max-pool: blocks of whole conv rows, kh of them per pooled row; conv rows
+        # past the last whole window are never computed.
+        oh, ow = yh * pool[0], a["conv_shape"][3]
+    else:
+        oh, ow = yh, yw
+
+    def spans(mt: int) -> list[tuple[int, int, int, int]]:
+        if pool is not None:
+            ny_max = min(mt // ow, MAX_COUNT) // pool[0] * pool[0]
+            if ny_max < 1:
+                raise CompileError(  # pragma: no cover - fuse_pools checks the fit
+                    f"{node.name}: {pool[0]} conv rows of {ow} pixels exceed a block of {mt} rows"
+                )
+            return [(oy0, min(ny_max, oh - oy0), 0, ow) for oy0 in range(0, oh, ny_max)]
+        if ow <= mt:
+            ny_max = max(1, min(mt // ow, MAX_COUNT))
+            return [(oy0, min(ny_max, oh - oy0), 0, ow) for oy0 in range(0, oh, ny_max)]
+        return [(oy, 1, ox0, min(mt, ow - ox0)) for oy in range(oh) for ox0 in range(0, ow, mt)]
+
+    def pooled(ny: int) -> Callable[[int, int], list[dict[str, int]]] | None:
+        if pool is None:
+            return None
+        ph_n, pw_n = pool
+        windows = [(dy, dx) for dy in range(ph_n) for dx in range(pw_n)]
+
+        def vectors(block: int, out: int) -> list[dict[str, int]]:
+            ops = []
+            for pr in range(ny // ph_n):
+                dst = out + pr * yw
+
+                def at(dy: int, dx: int, pr: int = pr) -> int:
+                    return int(block + (pr * ph_n + dy) * ow + dx)
+
+                (dy0, dx0), (dy1, dx1) = windows[:2]
+                ops.append(
+                    {"dst": dst, "a": at(dy0, dx0), "b": at(dy1, dx1), "n": yw}
+                    | {"a_stride": pw_n, "b_stride": pw_n}
+                )
+                for dy, dx in windows[2:]:
+                    ops.append({"dst": dst, "a": dst, "b": at(dy, dx), "n": yw, "b_stride": pw_n})
+            return ops
+
+        return vectors
+
     def rows(mt: int) -> list[MTile]:
         out = []
         for n in range(n_img):
-            if ow <= mt:
-                ny_max = max(1, min(mt // ow, MAX_COUNT))
-                spans = [(oy0, min(ny_max, oh - oy0), 0, ow) for oy0 in range(0, oh, ny_max)]
-            else:
-                spans = [
-                    (oy, 1, ox0, min(mt, ow - ox0)) for oy in range(oh) for ox0 in range(0, ow, mt)
-                ]
-            for oy0, ny, ox0, nx in spans:
+            for oy0, ny, ox0, nx in spans(mt):
 
                 def load(
                     index: int,
@@ -295,6 +372,8 @@ def emit_conv(
                     n0: int, n: int = n, oy0: int = oy0, ny: int = ny, ox0: int = ox0, nx: int = nx
                 ) -> dict[str, int]:
                     _, _, owp, _ = y.geometry
+                    if pool is not None:  # the pooled rows of this block
+                        oy0, ny, nx = oy0 // pool[0], ny // pool[0], yw
                     return {
                         "addr": y.pixel(n, oy0, ox0) + n0,
                         "n_inner": nx,
@@ -303,7 +382,7 @@ def emit_conv(
                         "stride_outer": owp * cout,
                     }
 
-                out.append(MTile(ny * nx, load, store))
+                out.append(MTile(ny * nx, load, store, pooled(ny)))
         return out
 
     # Grouped convolutions become one block-diagonal GEMM over all input channels: group g's
@@ -337,6 +416,8 @@ def emit_conv(
         "padding": list(a["pads"]),
         "dilation": list(a["dilations"]),
         "groups": groups,
+        "pool": list(pool) if pool is not None else None,
         "y": y.desc("y", 1.0, logical=False).to_json(),
-        "macs": n_img * oh * ow * kh_n * kw_n * cg * cout,
+        # With a fused pool, the outputs the pool reads (a floor-mode pool drops the rest).
+        "macs": n_img * oh * (yw * pool[1] if pool else ow) * kh_n * kw_n * cg * cout,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -348,6 +349,10 @@ def test_reduce_mean_over_space_is_global_average_pooling(keepdims: int) -> None
 def test_cnn_on_the_rtl() -> None:
     model, x = cnn_onnx(np.random.default_rng(8), size=8, pool_pad=1)
     program = compile_model(model, TINY, calibration=x, batch=1)
+    # The first pool is fused into its conv (vector max on the accumulator); the padded
+    # second one is a layer of its own: the RTL runs both kinds.
+    pools = [(layer["op"], layer.get("pool")) for layer in program.metadata["layers"]]
+    assert pools[:3] == [("conv", [2, 2]), ("conv", None), ("maxpool", None)]
     rtl = run(program, x[:1], backend="rtl", simulator="icarus")
     sim = run(program, x[:1], backend="sim")
     assert np.array_equal(rtl.raw["probs"], sim.raw["probs"])
@@ -570,3 +575,59 @@ def test_cli_compile_and_run(tmp_path: Path) -> None:
     assert r.stderr.strip().splitlines() == [
         f"systolic: error: {tmp_path / 'nope.onnx'}: file not found"
     ]
+
+
+def _conv_pool(
+    shape: tuple[int, ...], kernel: int, act: str, *, stride: int | None = None, pad: int = 0
+) -> tuple[Any, np.ndarray, list[str]]:
+    rng = np.random.default_rng(kernel + shape[3])
+    b = NetworkBuilder("conv_pool", inputs={"x": shape})
+    w = rng.normal(0, 0.3, (6, shape[1], 3, 3)).astype(np.float32)
+    h = b.conv2d("x", w, rng.normal(0, 0.1, 6).astype(np.float32), padding=1, act=act)
+    y = b.max_pool(h, kernel, stride=stride, padding=pad)
+    x = rng.normal(0, 1, shape).astype(np.float32)
+    return b, x, [h, y]
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel", "act"),
+    [((2, 3, 11, 11), 2, "relu"), ((1, 4, 9, 10), 3, "none"), ((1, 2, 8, 8), 2, "sigmoid")],
+)
+def test_max_pool_fuses_into_the_conv_before_it(
+    shape: tuple[int, ...], kernel: int, act: str
+) -> None:
+    # The pool runs on the int32 accumulator rows before requantisation; golden pools the
+    # requantised int8 output. They agree because requantisation and a monotone activation
+    # never decrease. Odd sizes: a floor-mode pool drops the last conv row and column.
+    b, x, (_, y) = _conv_pool(shape, kernel, act)
+    program = compile_model(b.build(outputs=[y]), TINY, calibration=x, batch=shape[0])
+    assert "fuse_pools" in program.metadata["passes"]
+    assert [(layer["op"], layer["pool"]) for layer in program.metadata["layers"]] == [
+        ("conv", [kernel, kernel])
+    ]
+    sim = run(program, x, backend="sim")
+    assert np.array_equal(sim.raw[y], run(program, x, backend="golden").raw[y])
+    h, w = shape[2] // kernel, shape[3] // kernel
+    assert sim.raw[y].shape == (shape[0], 6, h, w)
+    # MACs of the conv outputs the pool reads; the hardware also computes the dropped column.
+    assert sim.stats["macs"] == shape[0] * (h * kernel) * (w * kernel) * 9 * shape[1] * 6
+    assert sim.stats["counters"]["macs"] >= sim.stats["macs"]
+
+
+@pytest.mark.parametrize(
+    ("stride", "pad", "conv_out"),
+    [(1, 0, False), (2, 1, False), (2, 0, True)],
+    ids=["overlapping", "padded", "conv-is-an-output"],
+)
+def test_max_pool_stays_a_layer_when_it_cannot_fuse(stride: int, pad: int, conv_out: bool) -> None:
+    b, x, (h, y) = _conv_pool((1, 3, 8, 8), 2, "relu", stride=stride, pad=pad)
+    outputs = [h, y] if conv_out else [y]
+    program = compile_model(b.build(outputs=outputs), TINY, calibration=x)
+    assert [(layer["op"], layer.get("pool")) for layer in program.metadata["layers"]] == [
+        ("conv", None),
+        ("maxpool", None),
+    ]
+    sim = run(program, x, backend="sim")
+    gold = run(program, x, backend="golden")
+    for name in outputs:
+        assert np.array_equal(sim.raw[name], gold.raw[name])
