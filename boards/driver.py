@@ -150,6 +150,9 @@ class Board:
             )
         values: dict[str, Any] = {k: rec[k] for k in AcceleratorConfig().to_dict()}
         values["dataflow"] = list(Dataflow)[int(values["dataflow"])]
+        for name, default in AcceleratorConfig().to_dict().items():
+            if isinstance(default, bool):  # sent as 0 or 1
+                values[name] = bool(values[name])
         return BoardInfo(
             config=AcceleratorConfig(**values),
             mem_bytes=int(rec["mem_bytes"]),

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 MAGIC = b"SYST"
-VERSION = 1
+VERSION = 2  # 2: the config's vector_unit, act_lut and counter_bits in INFO
 ACK = 0x5A
 ACK_DROPPED = 0x5B
 NAK = 0xEE

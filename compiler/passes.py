@@ -18,6 +18,9 @@ __all__ = ["check_calibration", "fuse_activations", "lower", "quantize", "valida
 ACTIVATION_OPS = ("relu", "clip", "sigmoid", "tanh")
 FUSABLE = ("dense", "conv", "add")
 LAYOUT_OPS = ("flatten", "squeeze", "transpose")
+# What runs on the optional units (AcceleratorConfig.vector_unit, .act_lut).
+VECTOR_OPS = ("maxpool", "avgpool", "add", "lstm", "gru")
+LUT_OPS = ("sigmoid", "tanh", "rnn", "lstm", "gru")
 
 
 def validate(graph: Graph, config: AcceleratorConfig) -> Graph:
@@ -43,6 +46,16 @@ def validate(graph: Graph, config: AcceleratorConfig) -> Graph:
             producer = graph.producer(node.inputs[0])
             if producer is not None and producer.op == "add":
                 problems.append(f"{node.name}: {node.op} after a residual add is not supported")
+        if node.op in VECTOR_OPS and not config.vector_unit:
+            problems.append(
+                f"{node.name}: {node.op} runs on the vector unit, which this accelerator is "
+                "built without (vector_unit = false)"
+            )
+        if node.op in LUT_OPS and not config.act_lut:
+            problems.append(
+                f"{node.name}: {node.op} needs the activation LUT, which this accelerator is "
+                "built without (act_lut = false)"
+            )
     for name in graph.inputs:
         if len(graph.values[name].shape) < 2:
             problems.append(f"input {name!r}: shape {graph.values[name].shape} has no batch axis")
@@ -434,9 +447,9 @@ def fuse_pools(graph: Graph, config: AcceleratorConfig) -> Graph:
             if fits:
                 trial = Node(conv.op, conv.name, conv.inputs, conv.outputs, dict(conv.attrs))
                 trial.attrs["pool"] = kernel
-                fits = tile_rows_limit(config, trial) // conv_shape[3] >= kernel[0]
+                fits = tile_rows_limit(config, trial) // (pooled[3] * kernel[1]) >= kernel[0]
             if fits:
-                conv.attrs.update(pool=kernel, conv_shape=conv_shape)
+                conv.attrs["pool"] = kernel
                 conv.outputs = list(node.outputs)
                 continue
         kept.append(node)

@@ -11,6 +11,7 @@ from ..spec.isa import (
     FORMATS,
     INSTR_BITS,
     INSTR_LAYOUT,
+    ActMode,
     Elem,
     ErrorCode,
     Opcode,
@@ -80,7 +81,9 @@ class Decoder(wiring.Component):
             for fmt in FORMATS:
                 with m.Case(fmt.opcode.value):
                     m.d.comb += legal.eq(self._legal(m, fmt, getattr(v, fmt.name)))
-        valid_opcode = opcode.matches(*(f.opcode.value for f in FORMATS))
+        # Instructions the accelerator is built without decode as ILLEGAL_OPCODE.
+        built = [f for f in FORMATS if f.name not in cfg.missing_opcodes]
+        valid_opcode = opcode.matches(*(f.opcode.value for f in built))
 
         def rows_end(start, count) -> object:
             return start + count  # one past the last row; fits 17 bits
@@ -134,6 +137,10 @@ class Decoder(wiring.Component):
                     | (v.cfg_quant.shift_row >= cfg.acc_depth)
                 ):
                     m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)
+            with m.Case(Opcode.CFG_ACT.value):
+                if not cfg.act_lut:
+                    with m.If(v.cfg_act.mode.as_value() == ActMode.LUT.value):
+                        m.d.comb += range_err.eq(ErrorCode.ILLEGAL_FIELD)
             with m.Case(Opcode.CFG_LUT.value):
                 with m.If(rows_end(v.cfg_lut.src, cfg.lut_rows) > cfg.acc_depth):
                     m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)

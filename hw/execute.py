@@ -1,6 +1,6 @@
 """The execute unit: weight preload, matmul through the systolic core, and the vector unit."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -105,7 +105,7 @@ class ExecuteUnit(wiring.Component):
         # ---- pop ---------------------------------------------------------------------------
         is_pre = opcode == Opcode.PRELOAD.value
         is_mm = opcode == Opcode.MATMUL.value
-        is_vec = opcode == Opcode.VECTOR.value
+        is_vec = (opcode == Opcode.VECTOR.value) if cfg.vector_unit else Const(0)
         swap_now = Signal()  # a swap row issues this cycle
         swap_clear = swap_wait == 0
         if R + C - 3 > 0:
@@ -159,22 +159,23 @@ class ExecuteUnit(wiring.Component):
                         bias.eq(f.bias),
                         swap.eq(f.swap),
                     ]
-                with m.Case(Opcode.VECTOR.value):
-                    f = head.vector
-                    m.d.sync += [
-                        kind.eq(_Kind.VECTOR),
-                        count.eq(f.n * 2),
-                        vop.eq(f.op),
-                        dst.eq(f.dst),
-                        va.eq(f.a),
-                        vb.eq(f.b),
-                        vd_stride.eq(f.dst_stride),
-                        va_stride.eq(f.a_stride),
-                        vb_stride.eq(f.b_stride),
-                        b_imm.eq(f.b_imm),
-                        imm.eq(f.imm),
-                        vshift.eq(f.shift),
-                    ]
+                if cfg.vector_unit:  # otherwise decode stops `vector`
+                    with m.Case(Opcode.VECTOR.value):
+                        f = head.vector
+                        m.d.sync += [
+                            kind.eq(_Kind.VECTOR),
+                            count.eq(f.n * 2),
+                            vop.eq(f.op),
+                            dst.eq(f.dst),
+                            va.eq(f.a),
+                            vb.eq(f.b),
+                            vd_stride.eq(f.dst_stride),
+                            va_stride.eq(f.a_stride),
+                            vb_stride.eq(f.b_stride),
+                            b_imm.eq(f.b_imm),
+                            imm.eq(f.imm),
+                            vshift.eq(f.shift),
+                        ]
                 with m.Default():
                     m.d.sync += [kind.eq(_Kind.SYNC), count.eq(1)]
 
@@ -261,61 +262,70 @@ class ExecuteUnit(wiring.Component):
             read_stage = entry
 
         # ---- vector unit: II 2, reads a then b, writes two cycles after b -------------------
-        vec_issue = kind == _Kind.VECTOR
-        vrow = k >> 1
-        read_a = vec_issue & ~k[0]
-        read_b = vec_issue & k[0]
-        a_addr = va + vrow * va_stride
-        b_addr = vb + vrow * vb_stride
-        d_addr = dst + vrow * vd_stride
-        a_pending = Signal()  # acc_rd.data holds operand a of the row in flight
-        a_pending_addr = Signal(16)
-        row_dst = Signal(16)
-        b_pending = Signal()
-        a_val = Signal(acc_row(cfg))
-        res = Signal(acc_row(cfg))
-        res_valid = Signal()
-        res_dst = Signal(16)
-        res_retire = Signal()
-        row_last = Signal()
-        b_last = Signal()
-        m.d.sync += [
-            a_pending.eq(read_a),
-            b_pending.eq(read_b),
-        ]
-        with m.If(read_a):
-            m.d.sync += [a_pending_addr.eq(a_addr), row_dst.eq(d_addr), row_last.eq(k == count - 2)]
-        forward = res_valid & (res_dst == a_pending_addr)
-        with m.If(a_pending):
-            m.d.sync += a_val.eq(Mux(forward, res, self.acc_rd.data))
-        with m.If(read_b):
-            m.d.sync += b_last.eq(row_last)
-        b_dst = Signal(16)
-        with m.If(a_pending):
-            m.d.sync += b_dst.eq(row_dst)
-        # Compute when operand b arrives.
-        lanes = []
-        for j in range(C):
-            a = a_val[j].as_signed()
-            b = Mux(b_imm, imm, self.acc_rd.data[j].as_signed())
-            value = Signal(signed(49), name=f"vec_value_{j}")
-            with m.Switch(vop):
-                with m.Case(VecOp.ADD):
-                    m.d.comb += value.eq(a + b)
-                with m.Case(VecOp.SUB):
-                    m.d.comb += value.eq(a - b)
-                with m.Case(VecOp.MUL):
-                    m.d.comb += value.eq(a * b[:16].as_signed())
-                with m.Case(VecOp.MAX):
-                    m.d.comb += value.eq(Mux(a > b, a, b))
-                with m.Case(VecOp.MIN):
-                    m.d.comb += value.eq(Mux(a < b, a, b))
-            # Round half up: (v >> s) plus the last bit shifted out.
-            half = Mux(vshift == 0, 0, (value >> (vshift - 1)[:6])[0])
-            lanes.append(((value >> vshift) + half)[:32])
-        m.d.sync += [res_valid.eq(b_pending), res_retire.eq(b_pending & b_last)]
-        with m.If(b_pending):
-            m.d.sync += [res.eq(Cat(*lanes)), res_dst.eq(b_dst)]
+        if cfg.vector_unit:
+            vec_issue = kind == _Kind.VECTOR
+            vrow = k >> 1
+            read_a = vec_issue & ~k[0]
+            read_b = vec_issue & k[0]
+            a_addr = va + vrow * va_stride
+            b_addr = vb + vrow * vb_stride
+            d_addr = dst + vrow * vd_stride
+            a_pending = Signal()  # acc_rd.data holds operand a of the row in flight
+            a_pending_addr = Signal(16)
+            row_dst = Signal(16)
+            b_pending = Signal()
+            a_val = Signal(acc_row(cfg))
+            res = Signal(acc_row(cfg))
+            res_valid = Signal()
+            res_dst = Signal(16)
+            res_retire = Signal()
+            row_last = Signal()
+            b_last = Signal()
+            m.d.sync += [
+                a_pending.eq(read_a),
+                b_pending.eq(read_b),
+            ]
+            with m.If(read_a):
+                m.d.sync += [
+                    a_pending_addr.eq(a_addr),
+                    row_dst.eq(d_addr),
+                    row_last.eq(k == count - 2),
+                ]
+            forward = res_valid & (res_dst == a_pending_addr)
+            with m.If(a_pending):
+                m.d.sync += a_val.eq(Mux(forward, res, self.acc_rd.data))
+            with m.If(read_b):
+                m.d.sync += b_last.eq(row_last)
+            b_dst = Signal(16)
+            with m.If(a_pending):
+                m.d.sync += b_dst.eq(row_dst)
+            # Compute when operand b arrives.
+            lanes = []
+            for j in range(C):
+                a = a_val[j].as_signed()
+                b = Mux(b_imm, imm, self.acc_rd.data[j].as_signed())
+                value = Signal(signed(49), name=f"vec_value_{j}")
+                with m.Switch(vop):
+                    with m.Case(VecOp.ADD):
+                        m.d.comb += value.eq(a + b)
+                    with m.Case(VecOp.SUB):
+                        m.d.comb += value.eq(a - b)
+                    with m.Case(VecOp.MUL):
+                        m.d.comb += value.eq(a * b[:16].as_signed())
+                    with m.Case(VecOp.MAX):
+                        m.d.comb += value.eq(Mux(a > b, a, b))
+                    with m.Case(VecOp.MIN):
+                        m.d.comb += value.eq(Mux(a < b, a, b))
+                # Round half up: (v >> s) plus the last bit shifted out.
+                half = Mux(vshift == 0, 0, (value >> (vshift - 1)[:6])[0])
+                lanes.append(((value >> vshift) + half)[:32])
+            m.d.sync += [res_valid.eq(b_pending), res_retire.eq(b_pending & b_last)]
+            with m.If(b_pending):
+                m.d.sync += [res.eq(Cat(*lanes)), res_dst.eq(b_dst)]
+        else:  # decode stops `vector` (ILLEGAL_OPCODE): no vector datapath
+            vec_issue = read_a = res_valid = res_retire = Const(0)
+            a_addr = b_addr = res_dst = Const(0, 16)
+            res = Const(0, acc_row(cfg).size)
 
         # ---- accumulator ports -------------------------------------------------------------
         with m.If(vec_issue):

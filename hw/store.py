@@ -177,26 +177,28 @@ class StoreUnit(wiring.Component):
                 Mux(act_mode == ActMode.CLAMP, Mux(lo_fix > act_hi, act_hi, lo_fix), q[j])
             )
         m.d.sync += [y.eq(Cat(*[c[:8] for c in clamped])), raw3.eq(raw2)]
-        lut_out = []
         lut_write = Signal()
         lut_addr = Signal(9)
         lut_data = Signal(8)
-        for j in range(C):
-            lut = Memory(shape=8, depth=512, init=[])
-            m.submodules[f"lut_{j}"] = lut
-            wr = lut.write_port()
-            rd = lut.read_port()
-            m.d.comb += [
-                wr.en.eq(lut_write),
-                wr.addr.eq(lut_addr),
-                wr.data.eq(lut_data),
-                rd.addr.eq(Cat((q[j] + 128)[:8], act_slot)),
-            ]
-            lut_out.append(rd.data)
-        # Stage 4: the finished row (clamp register or LUT memory output).
-        use_lut = Signal()
-        m.d.sync += use_lut.eq(act_mode == ActMode.LUT)  # sampled at stage 3, used at stage 4
-        final8 = [Mux(use_lut, lut_out[j], y[j]) for j in range(C)]
+        final8 = [y[j] for j in range(C)]
+        if cfg.act_lut:
+            lut_out = []
+            for j in range(C):
+                lut = Memory(shape=8, depth=512, init=[])
+                m.submodules[f"lut_{j}"] = lut
+                wr = lut.write_port()
+                rd = lut.read_port()
+                m.d.comb += [
+                    wr.en.eq(lut_write),
+                    wr.addr.eq(lut_addr),
+                    wr.data.eq(lut_data),
+                    rd.addr.eq(Cat((q[j] + 128)[:8], act_slot)),
+                ]
+                lut_out.append(rd.data)
+            # Stage 4: the finished row (clamp register or LUT memory output).
+            use_lut = Signal()
+            m.d.sync += use_lut.eq(act_mode == ActMode.LUT)  # sampled at stage 3, used at 4
+            final8 = [Mux(use_lut, lut_out[j], y[j]) for j in range(C)]
         row_bytes = Mux(
             raw,
             raw3.as_value(),
@@ -305,13 +307,14 @@ class StoreUnit(wiring.Component):
                         act_lo.eq(f.lo),
                         act_hi.eq(f.hi),
                     ]
-                with m.Case(Opcode.CFG_LUT.value):
-                    m.d.sync += [
-                        kind.eq(_Kind.CFG_LUT),
-                        lut_row.eq(head.cfg_lut.src),
-                        lut_lane.eq(0),
-                        lut_slot.eq(head.cfg_lut.slot),
-                    ]
+                if cfg.act_lut:  # otherwise decode stops cfg_lut (ILLEGAL_OPCODE)
+                    with m.Case(Opcode.CFG_LUT.value):
+                        m.d.sync += [
+                            kind.eq(_Kind.CFG_LUT),
+                            lut_row.eq(head.cfg_lut.src),
+                            lut_lane.eq(0),
+                            lut_slot.eq(head.cfg_lut.slot),
+                        ]
                 with m.Default():
                     m.d.sync += kind.eq(_Kind.SYNC)
         with m.Elif(kind != _Kind.IDLE):

@@ -239,7 +239,9 @@ class Accelerator(wiring.Component):
             "wr_beats": self.wr.stb & ~self.wr.stall,
         }
         for name, inc in events.items():
-            counter = getattr(self.counters, name)
+            # counter_bits wide, wrapping; the port field is COUNTER_BITS wide whatever the config.
+            counter = Signal(cfg.counter_bits, name=f"counter_{name}")
+            m.d.comb += getattr(self.counters, name).eq(counter)
             with m.If(start):
                 m.d.sync += counter.eq(0)
             with m.Elif(running):

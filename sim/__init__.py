@@ -29,7 +29,7 @@ from .decode import HALT
 from .result import SimError, SimResult, Stats, TimelineEntry, UnitStats
 from .schedule import run_schedule
 from .state import Machine
-from .stats import COUNTER_NAMES, counters, stats
+from .stats import COUNTER_NAMES, counters, stats, wrapped
 from .stepper import step
 from .trace import chrome_trace
 
@@ -111,7 +111,7 @@ def simulate(
             error=run.error,
             error_index=run.error_index,
             error_message=run.error_message,
-            counters=run.counters,
+            counters=wrapped(run.counters, config),
             memory=bytes(image),
             stats=run.stats,
             timeline=run.timeline if trace else None,
@@ -137,7 +137,7 @@ def simulate(
         error=sched.error,
         error_index=sched.error_index,
         error_message=sched.error_message,
-        counters=c,
+        counters=wrapped(c, config),
         memory=bytes(image),
         stats=stats(sched, c, config),
         timeline=timeline,

@@ -6,9 +6,11 @@ rules in gates. The first failing rule wins, in the table's order.
 
 from __future__ import annotations
 
+import functools
+
 from ..spec.config import AcceleratorConfig
 from ..spec.errors import DecodeError
-from ..spec.isa import ErrorCode, Opcode, decode, decode_error_code
+from ..spec.isa import FORMATS_BY_NAME, ActMode, ErrorCode, Opcode, decode, decode_error_code
 from .decode import Op, decode_op
 
 __all__ = ["check", "decode_checked", "range_error"]
@@ -21,7 +23,21 @@ _CFG_LUT = int(Opcode.CFG_LUT.value)
 _PRELOAD = int(Opcode.PRELOAD.value)
 _MATMUL = int(Opcode.MATMUL.value)
 _VECTOR = int(Opcode.VECTOR.value)
+_CFG_ACT = int(Opcode.CFG_ACT.value)
 _MODE_BIAS = 2  # MatMode.BIAS
+
+
+@functools.cache
+def _missing(config: AcceleratorConfig) -> dict[int, str]:
+    """Opcodes the accelerator is built without, and the message their words stop with."""
+    option = {"vector": "vector_unit", "cfg_lut": "act_lut"}
+    return {
+        int(FORMATS_BY_NAME[name].opcode.value): (
+            f"illegal opcode {FORMATS_BY_NAME[name].opcode.value}: this accelerator is built "
+            f"without {name!r} ({option[name]} = false)"
+        )
+        for name in config.missing_opcodes
+    }
 
 
 def check(word: int, config: AcceleratorConfig, dram_size: int) -> tuple[ErrorCode, str] | None:
@@ -47,6 +63,9 @@ def check(word: int, config: AcceleratorConfig, dram_size: int) -> tuple[ErrorCo
 
 def decode_checked(word: int, config: AcceleratorConfig, dram_size: int) -> Op | _ERR:
     """Decode ``word`` and apply the range rules: an :class:`Op`, or the error it raises."""
+    missing = _missing(config).get(word & 0xF)
+    if missing is not None:
+        return ErrorCode.ILLEGAL_OPCODE, missing
     op = decode_op(word)
     if op is None:
         code = decode_error_code(word)
@@ -127,6 +146,11 @@ def range_error(op: Op, config: AcceleratorConfig, dram_size: int) -> _ERR | Non
                 return ErrorCode.ACC_RANGE, (
                     f"cfg_quant: {f} {v[f]} is beyond acc_depth = {config.acc_depth}"
                 )
+    elif oc == _CFG_ACT:
+        if v["mode"] == ActMode.LUT.value and not config.act_lut:
+            return ErrorCode.ILLEGAL_FIELD, (
+                "cfg_act: mode lut needs the activation LUT (act_lut = false)"
+            )
     elif oc == _CFG_LUT:
         if v["src"] + config.lut_rows > config.acc_depth:
             return ErrorCode.ACC_RANGE, (

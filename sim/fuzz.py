@@ -128,6 +128,8 @@ class _Gen:
             ["load", "store", "preload", "matmul", "vector", "sync", "cfg", "halt"],
             p=[0.22, 0.16, 0.1, 0.18, 0.12, 0.08, 0.12, 0.02],
         )
+        if kind == "vector" and not cfg.vector_unit and rng.random() < 0.9:
+            kind = "matmul"  # mostly runnable programs; the rest stop at ILLEGAL_OPCODE
         if kind == "halt":
             return encode(Instruction.make("halt"))
         fields: dict[str, Any]
@@ -220,7 +222,11 @@ class _Gen:
             unit = Unit(int(rng.integers(0, 3)))
             name, fields = "sync", dict(unit=unit)
         else:
-            name = str(rng.choice(["cfg_quant", "cfg_act", "cfg_lut"]))
+            name = str(
+                rng.choice(
+                    ["cfg_quant", "cfg_act", "cfg_lut"] if cfg.act_lut else ["cfg_quant", "cfg_act"]
+                )
+            )
             unit = Unit.STORE
             if name == "cfg_quant":
                 fields = dict(
@@ -230,7 +236,7 @@ class _Gen:
             elif name == "cfg_act":
                 lo, hi = sorted((self.pick(-128, 127), self.pick(-128, 127)))
                 fields = dict(
-                    mode=ActMode(int(rng.integers(0, 3))),
+                    mode=ActMode(int(rng.integers(0, 3 if cfg.act_lut else 2))),
                     slot=int(rng.integers(0, 2)),
                     lo=lo,
                     hi=hi,
@@ -301,7 +307,7 @@ _BAD: list[Callable[[AcceleratorConfig, np.random.Generator, int], int]] = [
         Instruction.make("vector", op=VecOp.ADD, dst=0, a=cfg.acc_depth - 2, n=2, a_stride=2)
     ),
     lambda cfg, rng, dram: encode(
-        Instruction.make("cfg_lut", slot=0, src=cfg.acc_depth - cfg.lut_rows + 1)
+        Instruction.make("cfg_lut", slot=0, src=max(0, cfg.acc_depth - cfg.lut_rows + 1))
     ),
     lambda cfg, rng, dram: encode(
         Instruction.make(
@@ -312,7 +318,7 @@ _BAD: list[Callable[[AcceleratorConfig, np.random.Generator, int], int]] = [
 
 
 def _scrub(config: AcceleratorConfig) -> list[int]:
-    """Zero the scratchpad, the accumulator and both LUTs from the zero bytes at address 0.
+    """Zero the scratchpad, the accumulator and both LUTs (if built) from the zero bytes at 0.
 
     The RTL keeps these memories across programs (docs/timing.md, "State at start") and Icarus
     starts them as x; the simulator starts from zeros. Scrubbing first makes every program
@@ -345,6 +351,9 @@ def _scrub(config: AcceleratorConfig) -> list[int]:
     words.append(
         encode(Instruction.make("sync", deps={"pop_prev", "push_next"}, unit=Unit.EXECUTE))
     )
+    if not config.act_lut:  # no LUT to clear: the store unit still takes the token
+        words.append(encode(Instruction.make("sync", deps={"pop_prev"}, unit=Unit.STORE)))
+        return words
     for slot in (0, 1):
         deps = {"pop_prev"} if slot == 0 else set()
         words.append(encode(Instruction.make("cfg_lut", deps=deps, slot=slot, src=0)))

@@ -9,7 +9,7 @@ from .decode import EXEC_UNIT, LOAD_UNIT, STORE_UNIT
 from .result import Stats, UnitStats
 from .schedule import Schedule
 
-__all__ = ["COUNTER_NAMES", "counters", "stats"]
+__all__ = ["COUNTER_NAMES", "counters", "stats", "wrapped"]
 
 COUNTER_NAMES = (
     "cycles",
@@ -59,6 +59,15 @@ def counters(s: Schedule) -> dict[str, int]:
         "rd_beats": rd,
         "wr_beats": wr,
     }
+
+
+def wrapped(c: dict[str, int], config: AcceleratorConfig) -> dict[str, int]:
+    """The counters as the hardware reads them: modulo 2 ** ``counter_bits``.
+
+    Statistics (utilisation, cycles) use the true counts; only the readout wraps.
+    """
+    mask = (1 << config.counter_bits) - 1
+    return {name: value & mask for name, value in c.items()}
 
 
 def stats(s: Schedule, c: dict[str, int], config: AcceleratorConfig) -> Stats:

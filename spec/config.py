@@ -61,6 +61,14 @@ class AcceleratorConfig:
         Largest count a dependency-token counter holds; one more push is an error.
     dataflow : Dataflow or str
         Dataflow of the array, as the enum or its short name (``"ws"``).
+    vector_unit : bool
+        Build the execute unit's vector unit. Without it ``vector`` is an illegal opcode, and
+        networks with pools, residual adds or recurrent cells do not compile.
+    act_lut : bool
+        Build the store unit's activation lookup table. Without it ``cfg_lut`` is an illegal
+        opcode and ``cfg_act mode=lut`` an illegal field (no sigmoid/tanh, no recurrent cells).
+    counter_bits : int
+        Width of each performance counter (it wraps around); 32 saves logic on small FPGAs.
 
     Raises
     ------
@@ -84,17 +92,26 @@ class AcceleratorConfig:
     queue_depth: int = 8
     token_depth: int = 15
     dataflow: Dataflow = Dataflow.WEIGHT_STATIONARY
+    vector_unit: bool = True
+    act_lut: bool = True
+    counter_bits: int = 48
 
     def __post_init__(self) -> None:
         self._check_int("rows", 1, _MAX_DIM)
         self._check_int("cols", 1, _MAX_DIM)
         self._check_int("sp_depth", 1, _MAX_ROWS)
-        self._check_int(
-            "acc_depth",
-            self.lut_rows,
-            _MAX_ROWS,
-            why=f" (a LUT needs ceil(256/cols) = {self.lut_rows} rows)",
-        )
+        for name in ("vector_unit", "act_lut"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.act_lut:
+            self._check_int(
+                "acc_depth",
+                self.lut_rows,
+                _MAX_ROWS,
+                why=f" (a LUT needs ceil(256/cols) = {self.lut_rows} rows)",
+            )
+        else:
+            self._check_int("acc_depth", 1, _MAX_ROWS)
         if not (
             isinstance(self.bus_bytes, int)
             and not isinstance(self.bus_bytes, bool)
@@ -107,6 +124,7 @@ class AcceleratorConfig:
         self._check_int("mem_latency", 1, 64)
         self._check_int("queue_depth", 1, 64)
         self._check_int("token_depth", 1, 255)
+        self._check_int("counter_bits", 32, 48)
         if isinstance(self.dataflow, str) and self.dataflow in {d.value for d in Dataflow}:
             # The name as written in TOML or to_dict(): accepted, stored as the enum.
             object.__setattr__(self, "dataflow", Dataflow(self.dataflow))
@@ -153,6 +171,15 @@ class AcceleratorConfig:
     def lut_rows(self) -> int:
         """Accumulator rows that hold one 256-entry LUT (``cfg_lut`` reads this many)."""
         return math.ceil(self.LUT_ENTRIES / self.cols)
+
+    @property
+    def missing_opcodes(self) -> frozenset[str]:
+        """Mnemonics of the instructions this accelerator is built without (ILLEGAL_OPCODE)."""
+        return frozenset(
+            name
+            for name, built in (("vector", self.vector_unit), ("cfg_lut", self.act_lut))
+            if not built
+        )
 
     # Conversions ----------------------------------------------------------------------------
 
@@ -221,7 +248,10 @@ class AcceleratorConfig:
     def to_toml(self) -> str:
         lines = []
         for key, value in self.to_dict().items():
-            lines.append(f'{key} = "{value}"' if isinstance(value, str) else f"{key} = {value}")
+            if isinstance(value, bool):
+                lines.append(f"{key} = {str(value).lower()}")
+            else:
+                lines.append(f'{key} = "{value}"' if isinstance(value, str) else f"{key} = {value}")
         return "\n".join(lines) + "\n"
 
     def describe(self) -> str:
@@ -235,6 +265,12 @@ class AcceleratorConfig:
             (
                 "queues",
                 f"{self.queue_depth} instructions per unit, tokens up to {self.token_depth}",
+            ),
+            (
+                "units",
+                f"vector unit {'yes' if self.vector_unit else 'no'}, "
+                f"activation LUT {'yes' if self.act_lut else 'no'}, "
+                f"{self.counter_bits}-bit counters",
             ),
         ]
         return "\n".join(f"{k:<12} {v}" for k, v in rows) + "\n"

@@ -151,10 +151,12 @@ class ErrorCode(enum.Enum, shape=4):
 ERROR_DOCS: Mapping[ErrorCode, str] = MappingProxyType(
     {
         ErrorCode.NONE: "no error; the machine halted normally",
-        ErrorCode.ILLEGAL_OPCODE: "the opcode is 0 or unassigned (also: fetch ran past the "
-        "program into zeroed memory)",
+        ErrorCode.ILLEGAL_OPCODE: "the opcode is 0 or unassigned, or names an instruction the "
+        "accelerator is built without (`vector` without vector_unit, `cfg_lut` without "
+        "act_lut; also: fetch ran past the program into zeroed memory)",
         ErrorCode.ILLEGAL_FIELD: "a reserved bit is set, an enumerated field has an unassigned "
-        "value, a count is 0, a dependency flag is not allowed for the unit, an element type "
+        "value (or `cfg_act mode=lut` without act_lut), a count is 0, a dependency flag is "
+        "not allowed for the unit, an element type "
         "does not fit the target, or a lane/row count exceeds the array",
         ErrorCode.SP_RANGE: "a scratchpad row outside [0, sp_depth)",
         ErrorCode.ACC_RANGE: "an accumulator row outside [0, acc_depth)",

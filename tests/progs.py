@@ -672,10 +672,10 @@ def store_sp_program(config: AcceleratorConfig, *, seed: int = 3) -> Case:
 
 
 def hand_cases(config: AcceleratorConfig) -> list[Case]:
-    """The small functional programs (each instruction class)."""
+    """The small functional programs (each instruction class the accelerator is built with)."""
     return [
-        vector_program(config),
-        lut_program(config),
+        *([vector_program(config)] if config.vector_unit else []),
+        *([lut_program(config)] if config.act_lut else []),
         store_sp_program(config),
         requant_ties_program(config),
     ]
@@ -725,12 +725,27 @@ def error_cases(config: AcceleratorConfig) -> list[Case]:
         return b.emit("matmul", src=config.sp_depth - 1, dst=0, n=2)
 
     def acc_range(b: Builder) -> int:
+        if not config.vector_unit:
+            return b.emit("cfg_quant", mult_row=0, shift_row=config.acc_depth)
         return b.emit("vector", op=VecOp.ADD, dst=0, a=0, b=config.acc_depth - 2, n=2, b_stride=2)
 
+    def without_vector(b: Builder) -> int:
+        sync(b)
+        return b.emit("vector", op=VecOp.ADD, dst=0, a=0, b=0, n=1)
+
+    def without_lut(b: Builder) -> int:
+        sync(b)
+        return b.emit("cfg_lut", slot=0, src=0)
+
+    def act_lut_mode(b: Builder) -> int:
+        sync(b)
+        return b.emit("cfg_act", mode=ActMode.LUT, slot=0)
+
     def dram_range(b: Builder) -> int:
-        size = len(b.memory)
+        size, n = len(b.memory), min(4, config.lanes)
+        # The second row's last byte is the first one past the end: size - 5 - n + 6 + n - 1.
         return b.emit(
-            "load", target=LoadTarget.SP, dst=0, len=4, n_inner=2, addr=size - 9, stride_inner=6
+            "load", target=LoadTarget.SP, dst=0, len=n, n_inner=2, addr=size - 5 - n, stride_inner=6
         )
 
     def store_sp_range(b: Builder) -> int:
@@ -772,4 +787,17 @@ def error_cases(config: AcceleratorConfig) -> list[Case]:
         _error_case("dram_range", config, ErrorCode.DRAM_RANGE, dram_range),
         _error_case("token_overflow", config, ErrorCode.TOKEN_OVERFLOW, overflow),
         _error_case("deadlock", config, ErrorCode.DEADLOCK, deadlock),
+        *(
+            []
+            if config.vector_unit
+            else [_error_case("without_vector", config, ErrorCode.ILLEGAL_OPCODE, without_vector)]
+        ),
+        *(
+            []
+            if config.act_lut
+            else [
+                _error_case("without_lut", config, ErrorCode.ILLEGAL_OPCODE, without_lut),
+                _error_case("act_lut_mode", config, ErrorCode.ILLEGAL_FIELD, act_lut_mode),
+            ]
+        ),
     ]

@@ -42,6 +42,14 @@ def test_keyword_only() -> None:
         ({"queue_depth": 65}, "queue_depth must be an integer in [1, 64], got 65"),
         ({"token_depth": 0}, "token_depth must be an integer in [1, 255], got 0"),
         ({"dataflow": "os"}, "dataflow must be one of 'ws', got 'os'"),
+        ({"vector_unit": 1}, "vector_unit must be true or false, got 1"),
+        ({"act_lut": "no"}, "act_lut must be true or false, got 'no'"),
+        ({"counter_bits": 31}, "counter_bits must be an integer in [32, 48], got 31"),
+        ({"counter_bits": 64}, "counter_bits must be an integer in [32, 48], got 64"),
+        (
+            {"act_lut": False, "acc_depth": 0},
+            "acc_depth must be an integer in [1, 65536], got 0",
+        ),
     ],
 )
 def test_validation_messages(changes: dict[str, object], message: str) -> None:
@@ -125,3 +133,13 @@ def test_dataflow_by_its_short_name() -> None:
     cfg = AcceleratorConfig(dataflow="ws")
     assert cfg.dataflow is Dataflow.WEIGHT_STATIONARY
     assert AcceleratorConfig(**PRESETS["large"].to_dict()) == PRESETS["large"]
+
+
+def test_optional_units() -> None:
+    full = AcceleratorConfig()
+    assert (full.vector_unit, full.act_lut, full.counter_bits) == (True, True, 48)
+    assert full.missing_opcodes == frozenset()
+    lean = AcceleratorConfig(cols=4, acc_depth=16, vector_unit=False, act_lut=False)
+    assert lean.missing_opcodes == {"vector", "cfg_lut"}
+    assert "vector unit no, activation LUT no, 48-bit counters" in lean.describe()
+    assert AcceleratorConfig.from_dict(lean.to_dict()) == lean

@@ -299,9 +299,9 @@ def emit_conv(
     pool = a.get("pool")
     _, _, yh, yw = y.shape
     if pool is not None:
-        # A fused max-pool: blocks of whole conv rows, kh of them per pooled row; conv rows
-        # past the last whole window are never computed.
-        oh, ow = yh * pool[0], a["conv_shape"][3]
+        # A fused max-pool: blocks of whole conv rows, kh of them per pooled row; the conv rows
+        # and columns past the last whole window (a floor-mode pool's) are never computed.
+        oh, ow = yh * pool[0], yw * pool[1]
     else:
         oh, ow = yh, yw
 
@@ -418,6 +418,6 @@ def emit_conv(
         "groups": groups,
         "pool": list(pool) if pool is not None else None,
         "y": y.desc("y", 1.0, logical=False).to_json(),
-        # With a fused pool, the outputs the pool reads (a floor-mode pool drops the rest).
-        "macs": n_img * oh * (yw * pool[1] if pool else ow) * kh_n * kw_n * cg * cout,
+        # With a fused pool, the conv outputs the pool reads: the ones computed.
+        "macs": n_img * oh * ow * kh_n * kw_n * cg * cout,
     }

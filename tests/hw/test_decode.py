@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 
 from systolic.hw.decode import Decoder
 from systolic.sim.checks import check
 from systolic.spec.config import AcceleratorConfig
-from systolic.spec.isa import FORMATS, INSTR_BITS, ErrorCode
+from systolic.spec.isa import FORMATS, INSTR_BITS, ErrorCode, Opcode
 
 CONFIG = AcceleratorConfig(rows=3, cols=5, sp_depth=100, acc_depth=80, bus_bytes=4)
 DRAM = 150
@@ -37,8 +38,12 @@ def _words(seed: int, count: int) -> list[int]:
     return words
 
 
-def test_decoder_matches_simulator_checks() -> None:
-    dut = Decoder(CONFIG)
+LEAN = CONFIG.replace(vector_unit=False, act_lut=False)
+
+
+@pytest.mark.parametrize("config", [CONFIG, LEAN], ids=["full", "lean"])
+def test_decoder_matches_simulator_checks(config: AcceleratorConfig) -> None:
+    dut = Decoder(config)
     words = _words(seed=7, count=1500)
     got: list[int] = []
 
@@ -53,8 +58,12 @@ def test_decoder_matches_simulator_checks() -> None:
     sim.run()
     seen = set()
     for word, code in zip(words, got, strict=True):
-        result = check(word, CONFIG, DRAM)
+        result = check(word, config, DRAM)
         want = ErrorCode.NONE if result is None else result[0]
         assert ErrorCode(code) == want, f"word {word:#x}: RTL {ErrorCode(code)}, sim {want}"
         seen.add(want)
     assert seen == set(ErrorCode) - {ErrorCode.TOKEN_OVERFLOW, ErrorCode.DEADLOCK}
+    if config is LEAN:  # every vector and cfg_lut word is an illegal opcode, whatever its fields
+        for word, code in zip(words, got, strict=True):
+            if word & 0xF in (Opcode.VECTOR.value, Opcode.CFG_LUT.value):
+                assert ErrorCode(code) == ErrorCode.ILLEGAL_OPCODE
