@@ -102,6 +102,17 @@ def _run(command: list[str], cwd: Path, what: str) -> None:
         raise BuildError(f"{what} failed: {' / '.join(errors[:3]).strip()}")
 
 
+def _over_capacity(log: Path) -> dict[str, dict[str, int]]:
+    """nextpnr's "Device utilisation" lines above 100 %, from its log."""
+    over = {}
+    if log.exists():
+        for m in re.finditer(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log.read_text()):
+            used, capacity = int(m[2]), int(m[3])
+            if used > capacity:
+                over[m[1]] = {"used": used, "capacity": capacity}
+    return over
+
+
 def _usage_line(report: dict[str, Any]) -> str:
     return ", ".join(
         f"{k} {report[k]['used']}/{report[k]['capacity']}" for k in ("lut", "ff", "dsp", "bram")
@@ -228,7 +239,15 @@ def build_board(
     try:
         _run(pnr, out, "nextpnr place and route")
     except BuildError:
-        finish(fits=False)
+        packed = _over_capacity(out / f"{_NAME}.tim")
+        finish(fits=False, **({"packed": packed} if packed else {}))
+        if packed:  # e.g. iCE40 logic cells: flip-flops that cannot share a LUT's cell
+            raise BuildError(
+                f"the {config.rows}x{config.cols} SoC does not fit the {target.name} after "
+                f"packing: "
+                + ", ".join(f"{k} {v['used']}/{v['capacity']}" for k, v in packed.items())
+                + f" (Yosys counted {_usage_line(report)}); see {out / 'report.json'}"
+            ) from None
         raise
     nextpnr = json.loads((out / _NEXTPNR_REPORT).read_text())
     for key, cell in _NEXTPNR_KEYS[target.family].items():

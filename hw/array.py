@@ -36,7 +36,10 @@ class Array(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         rows, cols = self.config.rows, self.config.cols
-        pes = [[PE() for _ in range(cols)] for _ in range(rows)]
+        first_lut = rows * cols - self.config.lut_pes  # the DSP budget: the rest use logic
+        pes = [
+            [PE(lut_multiply=i * cols + j >= first_lut) for j in range(cols)] for i in range(rows)
+        ]
         for i in range(rows):
             for j in range(cols):
                 pe = pes[i][j]

@@ -1,6 +1,6 @@
 """Instruction decode: legality (generated from the ISA table) and range checks."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -9,6 +9,7 @@ from ..spec.isa import (
     ALLOWED_DEPS,
     DEP_FLAGS,
     FORMATS,
+    FORMATS_BY_NAME,
     INSTR_BITS,
     INSTR_LAYOUT,
     ActMode,
@@ -19,6 +20,33 @@ from ..spec.isa import (
 )
 
 __all__ = ["Decoder"]
+
+# The transfer fields `load` and `store` share, at the same bits of both formats.
+_TRANSFER = ("elem", "len", "n_inner", "n_outer", "addr", "stride_inner", "stride_outer")
+_DSP_WIDTH = 16  # the narrowest DSP multiplier port of the targets (iCE40 SB_MAC16)
+
+
+def _bits(fmt_name: str) -> dict[str, tuple[int, int]]:
+    fmt = FORMATS_BY_NAME[fmt_name]
+    out, offset = {}, 8
+    for f in fmt.fields:
+        out[f.name] = (offset, f.width)
+        offset += f.width
+    return out
+
+
+assert all(_bits("load")[n] == _bits("store")[n] for n in _TRANSFER), "load/store layouts differ"
+
+
+def _product(a: Value, b: Value) -> Value:
+    """``a · b`` for a count ``a`` (at most 16 bits) and a wider ``b``: one DSP-sized multiply of
+    the low 16 bits of ``b``, and shift-and-add for the few high bits, which would otherwise
+    take a second DSP."""
+    if len(b) <= _DSP_WIDTH:
+        return a * b
+    low = a * b[:_DSP_WIDTH]
+    high = [Mux(b[_DSP_WIDTH + i], a << i, 0) for i in range(len(b) - _DSP_WIDTH)]
+    return low + (sum(high[1:], high[0]) << _DSP_WIDTH)
 
 
 class Decoder(wiring.Component):
@@ -88,24 +116,21 @@ class Decoder(wiring.Component):
         def rows_end(start, count) -> object:
             return start + count  # one past the last row; fits 17 bits
 
-        # Range rules per instruction (docs/timing.md, "first failing rule wins").
-        ld, st = v.load, v.store
-        ld_rows = ld.n_outer * ld.n_inner
+        # `load` and `store` put their transfer fields at the same bits (asserted above), so one
+        # set of multipliers serves both: fewer DSPs, and the same logic depth.
+        xf, ld, st = v.load, v.load, v.store
+        xf_rows = _product(xf.n_outer, xf.n_inner)
+        xf_span = _product(xf.n_outer - 1, xf.stride_outer) + _product(
+            xf.n_inner - 1, xf.stride_inner
+        )
+        i32 = xf.elem.as_value() == Elem.I32.value
+        xf_bytes = Mux(i32, xf.len << 2, xf.len)  # len · element bytes, without a multiplier
+        ld_rows, st_rows = xf_rows, xf_rows
         ld_acc = ld.target.as_value() == 1
-        ld_eb = Mux(ld.elem.as_value() == Elem.I32.value, 4, 1)
-        ld_last = (
-            ld.addr
-            + (ld.n_outer - 1) * ld.stride_outer
-            + (ld.n_inner - 1) * ld.stride_inner
-            + ld.len * ld_eb
-        )
-        st_rows = st.n_outer * st.n_inner
+        ld_last = ld.addr + xf_span + xf_bytes
         st_sp = st.target.as_value() == 1
-        st_eb = Mux(st.elem.as_value() == Elem.I32.value, 4, 1)
-        st_last_row = (
-            st.addr + (st.n_outer - 1) * st.stride_outer + (st.n_inner - 1) * st.stride_inner
-        )
-        st_last = st_last_row + st.len * st_eb
+        st_last_row = st.addr + xf_span
+        st_last = st_last_row + xf_bytes
         mm, vec, pre = v.matmul, v.vector, v.preload
 
         def last_row(base, stride) -> object:
@@ -157,14 +182,15 @@ class Decoder(wiring.Component):
                     | ((mm.mode.as_value() == 2) & (mm.bias >= cfg.acc_depth))
                 ):
                     m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)
-            with m.Case(Opcode.VECTOR.value):
-                over = (
-                    (last_row(vec.dst, vec.dst_stride) >= cfg.acc_depth)
-                    | (last_row(vec.a, vec.a_stride) >= cfg.acc_depth)
-                    | (~vec.b_imm & (last_row(vec.b, vec.b_stride) >= cfg.acc_depth))
-                )
-                with m.If(over):
-                    m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)
+            if cfg.vector_unit:  # otherwise `vector` is an illegal opcode
+                with m.Case(Opcode.VECTOR.value):
+                    over = (
+                        (last_row(vec.dst, vec.dst_stride) >= cfg.acc_depth)
+                        | (last_row(vec.a, vec.a_stride) >= cfg.acc_depth)
+                        | (~vec.b_imm & (last_row(vec.b, vec.b_stride) >= cfg.acc_depth))
+                    )
+                    with m.If(over):
+                        m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)
 
         with m.If(~valid_opcode):
             m.d.comb += self.error.eq(ErrorCode.ILLEGAL_OPCODE)

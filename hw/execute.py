@@ -189,7 +189,9 @@ class ExecuteUnit(wiring.Component):
         shift_cols = Signal(10)
         m.d.sync += [shift_valid.eq(pre_issue), shift_zero.eq(zero_row), shift_cols.eq(cols)]
         with m.If(pop & is_pre):
-            m.d.sync += shadow_macs.eq(head.preload.rows * head.preload.cols)
+            # rows ≤ R and cols ≤ C (decode checks), so narrow operands: a LUT multiply, no DSP.
+            f = head.preload
+            m.d.sync += shadow_macs.eq(f.rows[: R.bit_length()] * f.cols[: C.bit_length()])
         sp_data = self.sp_rd.data
         m.d.comb += [
             core.w_shift.eq(shift_valid),

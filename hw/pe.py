@@ -1,12 +1,12 @@
 """One weight-stationary processing element with a double-buffered weight."""
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.config import AcceleratorConfig
 
-__all__ = ["PE"]
+__all__ = ["PE", "shift_add_product"]
 
 OPERAND = signed(AcceleratorConfig.OPERAND_BITS)
 ACC = signed(AcceleratorConfig.ACC_BITS)
@@ -23,7 +23,17 @@ class PE(wiring.Component):
     ``flip_in`` travels east with the first input row of a ``matmul`` with ``swap=1``: in that
     cycle the PE multiplies with the shadow weight and makes it active, so every product of that
     row, and none before it, uses the new tile.
+
+    Parameters
+    ----------
+    lut_multiply : bool
+        Build the multiplier from shift-and-add logic instead of letting synthesis map it to a
+        DSP block (``AcceleratorConfig.lut_pes``). Same product, same timing.
     """
+
+    def __init__(self, *, lut_multiply: bool = False):
+        self.lut_multiply = lut_multiply
+        super().__init__()
 
     a_in: In(OPERAND)
     flip_in: In(1)
@@ -45,10 +55,20 @@ class PE(wiring.Component):
             m.d.sync += shadow.eq(self.w_in)
         with m.If(self.flip_in):
             m.d.sync += active.eq(shadow)
+        product = shift_add_product(self.a_in, weight) if self.lut_multiply else self.a_in * weight
         # int32 wraps like the hardware accumulator; the golden model proves it never needs to.
         m.d.sync += [
             self.a_out.eq(self.a_in),
             self.flip_out.eq(self.flip_in),
-            self.psum_out.eq((self.psum_in + self.a_in * weight)[: ACC.width].as_signed()),
+            self.psum_out.eq((self.psum_in + product)[: ACC.width].as_signed()),
         ]
         return m
+
+
+def shift_add_product(a: Value, w: Value) -> Value:
+    """``a · w`` for signed ``a`` and ``w`` as a sum of partial products, which synthesis keeps
+    in logic (it maps ``$mul`` cells to DSPs, not adder trees). The sign bit of ``w`` weighs
+    ``-2**(n-1)``, so its partial product is subtracted."""
+    n = len(w)
+    terms = [Mux(w[i], a.as_signed() << i, 0) for i in range(n - 1)]
+    return sum(terms[1:], terms[0]) - Mux(w[n - 1], a.as_signed() << (n - 1), 0)

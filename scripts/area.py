@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 from systolic.boards.build import resources_from_stat
@@ -49,9 +50,12 @@ def main() -> None:
     ap.add_argument("--rows", type=int)
     ap.add_argument("--cols", type=int)
     ap.add_argument("--only", nargs="*")
+    ap.add_argument("--set", nargs="*", default=[], help="config overrides: key=value (TOML)")
     args = ap.parse_args()
     cfg = PRESETS[args.preset]
     cfg = cfg.replace(rows=args.rows or cfg.rows, cols=args.cols or cfg.cols)
+    if args.set:
+        cfg = cfg.replace(**tomllib.loads("\n".join(args.set)))
     blocks = {
         "decoder": lambda: Decoder(cfg),
         "fetch": lambda: Fetch(cfg),
@@ -62,7 +66,7 @@ def main() -> None:
         "accelerator": lambda: Accelerator(cfg),
         "soc": lambda: SoC(cfg, mem_bytes=8192, imem_depth=256, clk_hz=12_000_000, baud=115200),
     }
-    print(f"{args.family} {cfg.rows}x{cfg.cols}")
+    print(f"{args.family} {cfg.to_dict()}")
     for name, make in blocks.items():
         if args.only and name not in args.only:
             continue

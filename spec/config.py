@@ -69,6 +69,10 @@ class AcceleratorConfig:
         opcode and ``cfg_act mode=lut`` an illegal field (no sigmoid/tanh, no recurrent cells).
     counter_bits : int
         Width of each performance counter (it wraps around); 32 saves logic on small FPGAs.
+    lut_pes : int
+        Processing elements whose multiplier is built from logic (shift and add) instead of a
+        DSP block: the last ``lut_pes`` in row-major order. A DSP budget for arrays with more
+        PEs than the FPGA has multipliers; results and timing do not change.
 
     Raises
     ------
@@ -95,6 +99,7 @@ class AcceleratorConfig:
     vector_unit: bool = True
     act_lut: bool = True
     counter_bits: int = 48
+    lut_pes: int = 0
 
     def __post_init__(self) -> None:
         self._check_int("rows", 1, _MAX_DIM)
@@ -125,6 +130,9 @@ class AcceleratorConfig:
         self._check_int("queue_depth", 1, 64)
         self._check_int("token_depth", 1, 255)
         self._check_int("counter_bits", 32, 48)
+        self._check_int(
+            "lut_pes", 0, self.rows * self.cols, why=f" (the array has {self.rows * self.cols} PEs)"
+        )
         if isinstance(self.dataflow, str) and self.dataflow in {d.value for d in Dataflow}:
             # The name as written in TOML or to_dict(): accepted, stored as the enum.
             object.__setattr__(self, "dataflow", Dataflow(self.dataflow))
@@ -270,7 +278,7 @@ class AcceleratorConfig:
                 "units",
                 f"vector unit {'yes' if self.vector_unit else 'no'}, "
                 f"activation LUT {'yes' if self.act_lut else 'no'}, "
-                f"{self.counter_bits}-bit counters",
+                f"{self.counter_bits}-bit counters, {self.lut_pes} PEs without a DSP",
             ),
         ]
         return "\n".join(f"{k:<12} {v}" for k, v in rows) + "\n"

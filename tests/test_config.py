@@ -47,6 +47,10 @@ def test_keyword_only() -> None:
         ({"counter_bits": 31}, "counter_bits must be an integer in [32, 48], got 31"),
         ({"counter_bits": 64}, "counter_bits must be an integer in [32, 48], got 64"),
         (
+            {"rows": 2, "cols": 3, "lut_pes": 7},
+            "lut_pes must be an integer in [0, 6] (the array has 6 PEs), got 7",
+        ),
+        (
             {"act_lut": False, "acc_depth": 0},
             "acc_depth must be an integer in [1, 65536], got 0",
         ),
@@ -141,5 +145,7 @@ def test_optional_units() -> None:
     assert full.missing_opcodes == frozenset()
     lean = AcceleratorConfig(cols=4, acc_depth=16, vector_unit=False, act_lut=False)
     assert lean.missing_opcodes == {"vector", "cfg_lut"}
-    assert "vector unit no, activation LUT no, 48-bit counters" in lean.describe()
+    assert "vector unit no, activation LUT no, 48-bit counters, 0 PEs without a DSP" in (
+        lean.describe()
+    )
     assert AcceleratorConfig.from_dict(lean.to_dict()) == lean

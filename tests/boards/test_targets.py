@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from systolic.boards.build import plan_board, resources_from_stat
+from systolic.boards.build import _over_capacity, plan_board, resources_from_stat
 from systolic.boards.pll import ecp5_pll, ice40_pll
 from systolic.boards.soc import SoC
 from systolic.boards.targets import TARGETS, target
@@ -105,3 +105,17 @@ def test_the_ulx3s_plan_without_a_new_clock_has_no_pll(tmp_path: Path) -> None:
     assert "EHXPLLL" not in (tmp_path / "top.il").read_text()
     assert 'FREQUENCY PORT "clk25_0__io" 25000000.0 HZ;' in (tmp_path / "top.lpf").read_text()
     assert plan.report["target_mhz"] == 25
+
+
+def test_packing_overflow_is_read_from_the_nextpnr_log(tmp_path: Path) -> None:
+    # nextpnr's own lines (iCE40 UP5K, a lean 1x1 SoC): Yosys counted 5012 LUT4s, but flip-flops
+    # that cannot share a LUT's logic cell need cells of their own.
+    log = tmp_path / "top.tim"
+    log.write_text(
+        "Info: Device utilisation:\n"
+        "Info: \t         ICESTORM_LC:    7207/   5280   136%\n"
+        "Info: \t        ICESTORM_RAM:      30/     30   100%\n"
+        "Info: \t               SB_IO:       5/     39    12%\n"
+    )
+    assert _over_capacity(log) == {"ICESTORM_LC": {"used": 7207, "capacity": 5280}}
+    assert _over_capacity(tmp_path / "missing.tim") == {}

@@ -75,10 +75,13 @@ def _preload(ctx: Any, dut: SystolicCore, w: np.ndarray) -> list[list[int]]:
     return [list(map(int, w[i])) for i in reversed(range(w.shape[0]))]
 
 
-@pytest.mark.parametrize(("rows", "cols"), SHAPES)
-def test_core_matmul_with_double_buffered_weights(rows: int, cols: int) -> None:
-    """Tile 2 shifts in while tile 1 streams; the swap wavefront keeps every row exact."""
-    config = AcceleratorConfig(rows=rows, cols=cols)
+@pytest.mark.parametrize(
+    ("rows", "cols", "lut_pes"), [(r, c, 0) for r, c in SHAPES] + [(3, 5, 7), (4, 4, 16)]
+)
+def test_core_matmul_with_double_buffered_weights(rows: int, cols: int, lut_pes: int) -> None:
+    """Tile 2 shifts in while tile 1 streams; the swap wavefront keeps every row exact (also
+    with some or all PEs multiplying in logic: the DSP budget changes nothing visible)."""
+    config = AcceleratorConfig(rows=rows, cols=cols, lut_pes=lut_pes)
     dut = SystolicCore(config)
     rng = np.random.default_rng(rows * 10 + cols)
     w1, w2 = (rng.integers(-128, 128, (rows, cols)) for _ in range(2))
@@ -158,3 +161,29 @@ def test_core_preload_one_cycle_early_corrupts_last_pe() -> None:
         assert out[2] != (x @ w1)[0][2]
 
     run(dut, bench)
+
+
+def test_shift_add_product_is_the_product_for_every_int8_pair() -> None:
+    # All 65,536 pairs through one combinational block.
+    from amaranth.hdl import Module, Signal, signed
+
+    from systolic.hw.pe import shift_add_product
+
+    a, w = Signal(signed(8)), Signal(signed(8))
+    y = Signal(signed(16))
+    m = Module()
+    m.d.comb += y.eq(shift_add_product(a, w))
+    values = np.arange(-128, 128)
+
+    async def bench(ctx: Any) -> None:
+        for x in values:
+            ctx.set(a, int(x))
+            got = []
+            for v in values:
+                ctx.set(w, int(v))
+                got.append(ctx.get(y))
+            np.testing.assert_array_equal(got, x * values)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
