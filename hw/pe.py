@@ -1,6 +1,6 @@
 """One weight-stationary processing element with a double-buffered weight."""
 
-from amaranth.hdl import Module, Mux, Signal, Value, signed
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -27,8 +27,8 @@ class PE(wiring.Component):
     Parameters
     ----------
     lut_multiply : bool
-        Build the multiplier from shift-and-add logic instead of letting synthesis map it to a
-        DSP block (``AcceleratorConfig.lut_pes``). Same product, same timing.
+        Build the multiplier from logic (:func:`shift_add_product`) instead of letting synthesis
+        map it to a DSP block (``AcceleratorConfig.lut_pes``). Same product, same timing.
     """
 
     def __init__(self, *, lut_multiply: bool = False):
@@ -66,9 +66,21 @@ class PE(wiring.Component):
 
 
 def shift_add_product(a: Value, w: Value) -> Value:
-    """``a · w`` for signed ``a`` and ``w`` as a sum of partial products, which synthesis keeps
-    in logic (it maps ``$mul`` cells to DSPs, not adder trees). The sign bit of ``w`` weighs
-    ``-2**(n-1)``, so its partial product is subtracted."""
-    n = len(w)
-    terms = [Mux(w[i], a.as_signed() << i, 0) for i in range(n - 1)]
-    return sum(terms[1:], terms[0]) - Mux(w[n - 1], a.as_signed() << (n - 1), 0)
+    """``a · w`` for signed ``a`` and ``w`` (even width) as an adder tree, which synthesis keeps
+    in logic: it maps ``$mul`` cells to DSPs, not adders.
+
+    Radix-4 Booth recoding: each pair of bits of ``w`` (with the bit below) is a digit in
+    {-2, -1, 0, 1, 2}, so an 8-bit weight needs four partial products instead of eight. About a
+    third less logic than one partial product per bit (measured on iCE40 and ECP5, docs/boards.md).
+    """
+    a = a.as_signed()
+    terms = []
+    for k in range(len(w) // 2):
+        b0, b1 = w[2 * k], w[2 * k + 1]
+        below = w[2 * k - 1] if k else Const(0, 1)
+        one = b0 ^ below  # digit ±1
+        two = (b1 & ~b0 & ~below) | (~b1 & b0 & below)  # digit ±2
+        negative = b1 & ~(b0 & below)  # 111 is the digit 0
+        magnitude = Mux(two, a << 1, Mux(one, a, 0))
+        terms.append(Mux(negative, -magnitude, magnitude) << (2 * k))
+    return sum(terms[1:], terms[0])
