@@ -70,8 +70,8 @@ def shift_add_product(a: Value, w: Value) -> Value:
     in logic: it maps ``$mul`` cells to DSPs, not adders.
 
     Radix-4 Booth recoding: each pair of bits of ``w`` (with the bit below) is a digit in
-    {-2, -1, 0, 1, 2}, so an 8-bit weight needs four partial products instead of eight. About a
-    third less logic than one partial product per bit (measured on iCE40 and ECP5, docs/boards.md).
+    {-2, -1, 0, 1, 2}, so an 8-bit weight needs four partial products instead of eight: a fifth
+    less logic on iCE40 than one partial product per bit (docs/boards.md has the measurements).
     """
     a = a.as_signed()
     terms = []
