@@ -193,9 +193,10 @@ class Board:
 
     def check(self, config: AcceleratorConfig, n_instructions: int, n_bytes: int) -> None:
         """Raise :class:`BoardError` unless this board can run such a program."""
-        if config != self.info.config:
-            ours, theirs = config.to_dict(), self.info.config.to_dict()
-            diff = ", ".join(f"{k} {ours[k]} vs {theirs[k]}" for k in ours if ours[k] != theirs[k])
+        ours, theirs = config.to_dict(), self.info.config.to_dict()
+        differ = [k for k in ours if ours[k] != theirs[k] and k not in config.BUILD_ONLY]
+        if differ:
+            diff = ", ".join(f"{k} {ours[k]} vs {theirs[k]}" for k in differ)
             raise BoardError(
                 f"the program was compiled for another accelerator than the board's "
                 f"(program vs board: {diff}); compile with the board's preset"

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 MAGIC = b"SYST"
-VERSION = 2  # 2: the config's vector_unit, act_lut and counter_bits in INFO
+VERSION = 3  # 2: vector_unit, act_lut, counter_bits in INFO; 3: lut_pes
 ACK = 0x5A
 ACK_DROPPED = 0x5B
 NAK = 0xEE

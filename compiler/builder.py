@@ -142,10 +142,20 @@ class NetworkBuilder:
         )
         return self._activation(y, act)
 
-    def max_pool(self, x: str, kernel: int, *, stride: int | None = None, padding: int = 0) -> str:
+    def max_pool(
+        self,
+        x: str,
+        kernel: int | tuple[int, int],
+        *,
+        stride: int | tuple[int, int] | None = None,
+        padding: int = 0,
+    ) -> str:
+        """Max-pool with a ``kernel`` (an int, or ``(kh, kw)``) and a stride (default: kernel)."""
         return self._pool("maxpool", x, kernel, stride or kernel, padding)
 
-    def avg_pool(self, x: str, kernel: int, *, stride: int | None = None) -> str:
+    def avg_pool(
+        self, x: str, kernel: int | tuple[int, int], *, stride: int | tuple[int, int] | None = None
+    ) -> str:
         return self._pool("avgpool", x, kernel, stride or kernel, 0)
 
     def global_avg_pool(self, x: str) -> str:
@@ -159,20 +169,29 @@ class NetworkBuilder:
             pads=(0, 0, 0, 0),
         )
 
-    def _pool(self, op: str, x: str, kernel: int, stride: int, padding: int) -> str:
+    def _pool(
+        self,
+        op: str,
+        x: str,
+        kernel: int | tuple[int, int],
+        stride: int | tuple[int, int],
+        padding: int,
+    ) -> str:
         shape = self._shape(x)
         if len(shape) != 4:
             raise CompileError(f"{op}: input {x!r} has shape {shape}, expected NCHW")
-        oh = (shape[2] + 2 * padding - kernel) // stride + 1
-        ow = (shape[3] + 2 * padding - kernel) // stride + 1
-        if oh < 1 or ow < 1 or padding >= kernel:
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        sh, sw = (stride, stride) if isinstance(stride, int) else stride
+        oh = (shape[2] + 2 * padding - kh) // sh + 1
+        ow = (shape[3] + 2 * padding - kw) // sw + 1
+        if oh < 1 or ow < 1 or padding >= min(kh, kw):
             raise CompileError(f"{op}: kernel {kernel}, padding {padding} do not fit {shape}")
         return self._add(
             op,
             [x],
             (shape[0], shape[1], oh, ow),
-            kernel=(kernel, kernel),
-            strides=(stride, stride),
+            kernel=(kh, kw),
+            strides=(sh, sw),
             pads=(padding,) * 4,
         )
 

@@ -11,6 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 from ..spec import golden
 from ..spec.config import AcceleratorConfig
 from ..spec.errors import CompileError, GoldenError
+from ..spec.isa import FORMATS_BY_NAME
 from .ir import Graph, Node, conv2d_float
 
 __all__ = ["check_calibration", "fuse_activations", "lower", "quantize", "validate"]
@@ -18,6 +19,7 @@ __all__ = ["check_calibration", "fuse_activations", "lower", "quantize", "valida
 ACTIVATION_OPS = ("relu", "clip", "sigmoid", "tanh")
 FUSABLE = ("dense", "conv", "add")
 LAYOUT_OPS = ("flatten", "squeeze", "transpose")
+_MAX_VECTOR_STRIDE = FORMATS_BY_NAME["vector"].field("a_stride").hi
 # What runs on the optional units (AcceleratorConfig.vector_unit, .act_lut).
 VECTOR_OPS = ("maxpool", "avgpool", "add", "lstm", "gru")
 LUT_OPS = ("sigmoid", "tanh", "rnn", "lstm", "gru")
@@ -437,6 +439,7 @@ def fuse_pools(graph: Graph, config: AcceleratorConfig) -> Graph:
                 tuple(node.attrs["strides"]) == kernel
                 and not any(node.attrs["pads"])
                 and kernel[0] * kernel[1] > 1
+                and kernel[1] <= _MAX_VECTOR_STRIDE  # the window's columns are a vector stride
                 and pooled[2:] == (conv_shape[2] // kernel[0], conv_shape[3] // kernel[1])
                 and len(g.consumers(node.inputs[0])) == 1
                 and node.inputs[0] not in g.outputs
@@ -447,7 +450,11 @@ def fuse_pools(graph: Graph, config: AcceleratorConfig) -> Graph:
             if fits:
                 trial = Node(conv.op, conv.name, conv.inputs, conv.outputs, dict(conv.attrs))
                 trial.attrs["pool"] = kernel
-                fits = tile_rows_limit(config, trial) // (pooled[3] * kernel[1]) >= kernel[0]
+                try:
+                    mt = tile_rows_limit(config, trial)
+                except CompileError:  # the conv fits, but not with its pooled rows: no fusion
+                    mt = 0
+                fits = mt // (pooled[3] * kernel[1]) >= kernel[0]
             if fits:
                 conv.attrs["pool"] = kernel
                 conv.outputs = list(node.outputs)

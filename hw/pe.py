@@ -1,6 +1,6 @@
 """One weight-stationary processing element with a double-buffered weight."""
 
-from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -66,14 +66,20 @@ class PE(wiring.Component):
 
 
 def shift_add_product(a: Value, w: Value) -> Value:
-    """``a · w`` for signed ``a`` and ``w`` (even width) as an adder tree, which synthesis keeps
-    in logic: it maps ``$mul`` cells to DSPs, not adders.
+    """``a · w`` as an adder tree, which synthesis keeps in logic: it maps ``$mul`` cells to
+    DSPs, not adders. Any widths, signed or unsigned, like ``a * w``.
 
     Radix-4 Booth recoding: each pair of bits of ``w`` (with the bit below) is a digit in
     {-2, -1, 0, 1, 2}, so an 8-bit weight needs four partial products instead of eight: a fifth
     less logic on iCE40 than one partial product per bit (docs/boards.md has the measurements).
     """
-    a = a.as_signed()
+    # Two's-complement operands of even width: zero-extend unsigned ones, sign-extend odd ones.
+    if not a.shape().signed:
+        a = Cat(a, Const(0, 1)).as_signed()
+    if not w.shape().signed:
+        w = Cat(w, Const(0, 1)).as_signed()
+    if len(w) % 2:
+        w = Cat(w, w[-1]).as_signed()
     terms = []
     for k in range(len(w) // 2):
         b0, b1 = w[2 * k], w[2 * k + 1]

@@ -1,10 +1,12 @@
 """Long differential-fuzzing campaigns: random programs on the simulator and the RTL.
 
 Usage:
-    python scripts/fuzz.py --count 10000                 # both configs, both simulators
+    python scripts/fuzz.py --count 2500                  # every config, both simulators
     python scripts/fuzz.py --config tiny --seed 11 --count 1 --simulator icarus   # replay
 
-Seeds run from --seed upwards (per configuration, offset as in tests/test_fuzz.py). Every
+The configurations are tests/rtl's (tiny, rect, lean). `make test` runs lean on Icarus only, to
+keep Verilator builds few; a long campaign runs it on both. Seeds run from --seed upwards (per
+configuration, offset as in tests/test_fuzz.py). Every
 program is compared on error and index, cycles, all counters and the final memory. A mismatch
 prints its seed and the replay command; the exit status is 1 if any program differs.
 """

@@ -80,6 +80,8 @@ class AcceleratorConfig:
         When a value is out of range; the message names the field, the value and the limit.
     """
 
+    BUILD_ONLY: ClassVar[tuple[str, ...]] = ("counter_bits", "lut_pes")
+    """Fields that change how the hardware is built but not what a program does or takes."""
     OPERAND_BITS: ClassVar[int] = 8
     """Width of inputs and weights (int8); fixed by the ISA."""
     ACC_BITS: ClassVar[int] = 32

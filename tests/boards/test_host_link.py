@@ -83,3 +83,13 @@ def test_a_program_for_another_config_is_refused(board_url: str) -> None:
         "the program was compiled for another accelerator than the board's "
         "(program vs board: rows 8 vs 4, cols 8 vs 4); compile with the board's preset"
     )
+
+
+def test_build_only_fields_do_not_refuse_a_program(board_url: str) -> None:
+    # counter_bits and lut_pes change the hardware, not what a program does.
+    other = TINY.replace(counter_bits=32, lut_pes=5)
+    with Board(port=board_url, baud=BAUD) as board:
+        board.check(other, 1, 16)
+        with pytest.raises(BoardError) as e:
+            board.check(other.replace(vector_unit=False), 1, 16)
+    assert "(program vs board: vector_unit False vs True)" in str(e.value)

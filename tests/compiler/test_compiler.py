@@ -578,12 +578,19 @@ def test_cli_compile_and_run(tmp_path: Path) -> None:
 
 
 def _conv_pool(
-    shape: tuple[int, ...], kernel: int, act: str, *, stride: int | None = None, pad: int = 0
+    shape: tuple[int, ...],
+    kernel: int | tuple[int, int],
+    act: str,
+    *,
+    stride: int | None = None,
+    pad: int = 0,
+    cout: int = 6,
+    k: int = 3,
 ) -> tuple[Any, np.ndarray, list[str]]:
-    rng = np.random.default_rng(kernel + shape[3])
+    rng = np.random.default_rng(shape[3] + cout)
     b = NetworkBuilder("conv_pool", inputs={"x": shape})
-    w = rng.normal(0, 0.3, (6, shape[1], 3, 3)).astype(np.float32)
-    h = b.conv2d("x", w, rng.normal(0, 0.1, 6).astype(np.float32), padding=1, act=act)
+    w = rng.normal(0, 0.3, (cout, shape[1], k, k)).astype(np.float32)
+    h = b.conv2d("x", w, rng.normal(0, 0.1, cout).astype(np.float32), padding=k // 2, act=act)
     y = b.max_pool(h, kernel, stride=stride, padding=pad)
     x = rng.normal(0, 1, shape).astype(np.float32)
     return b, x, [h, y]
@@ -663,3 +670,31 @@ def test_a_lean_accelerator_names_every_layer_it_cannot_run() -> None:
         "needs the activation LUT, which this accelerator is built without (act_lut = false)"
         in str(e.value)
     )
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel", "cout", "k", "config", "fused"),
+    [
+        # Non-square windows, more channels than columns, batch 2.
+        ((2, 3, 7, 9), (2, 3), 9, 3, TINY, [2, 3]),
+        # The conv alone fits the accumulator, but not with its pooled rows: the pool stays a
+        # layer (168 outputs: 126 rows of constants on the 4x4 preset leave one per buffer).
+        ((1, 2, 4, 4), (2, 2), 168, 3, TINY, None),
+        # A window 256 columns wide is wider than a vector stride (8 bits): not fused.
+        ((1, 2, 1, 256), (1, 256), 4, 1, PRESETS["default"], None),
+    ],
+    ids=["non-square", "acc-too-small-to-fuse", "window-wider-than-a-stride"],
+)
+def test_max_pool_fusion_limits(
+    shape: tuple[int, ...],
+    kernel: tuple[int, int],
+    cout: int,
+    k: int,
+    config: AcceleratorConfig,
+    fused: list[int] | None,
+) -> None:
+    b, x, (_, y) = _conv_pool(shape, kernel, "relu", cout=cout, k=k)
+    program = compile_model(b.build(outputs=[y]), config, calibration=x, batch=shape[0])
+    assert program.metadata["layers"][0]["pool"] == fused
+    sim = run(program, x, backend="sim")
+    assert np.array_equal(sim.raw[y], run(program, x, backend="golden").raw[y])

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from amaranth.hdl import signed, unsigned
 from amaranth.sim import Simulator
 
 from systolic.hw.array import SystolicCore
@@ -163,27 +164,50 @@ def test_core_preload_one_cycle_early_corrupts_last_pe() -> None:
     run(dut, bench)
 
 
-def test_shift_add_product_is_the_product_for_every_int8_pair() -> None:
-    # All 65,536 pairs through one combinational block.
-    from amaranth.hdl import Module, Signal, signed
+def _products(a_shape: Any, w_shape: Any) -> tuple[list[int], list[int]]:
+    """shift_add_product over every pair of values of two shapes, and the true products."""
+    from amaranth.hdl import Module, Shape, Signal
 
     from systolic.hw.pe import shift_add_product
 
-    a, w = Signal(signed(8)), Signal(signed(8))
-    y = Signal(signed(16))
+    a, w = Signal(a_shape), Signal(w_shape)
+    expr = shift_add_product(a, w)
+    y = Signal(expr.shape())  # the full width: a truncated product would hide wrong high bits
     m = Module()
-    m.d.comb += y.eq(shift_add_product(a, w))
-    values = np.arange(-128, 128)
+    m.d.comb += y.eq(expr)
+
+    def values(shape: Any) -> range:
+        s = Shape.cast(shape)
+        return range(-(2 ** (s.width - 1)), 2 ** (s.width - 1)) if s.signed else range(2**s.width)
+
+    got: list[int] = []
+    want: list[int] = []
 
     async def bench(ctx: Any) -> None:
-        for x in values:
-            ctx.set(a, int(x))
-            got = []
-            for v in values:
-                ctx.set(w, int(v))
+        for x in values(a_shape):
+            ctx.set(a, x)
+            for v in values(w_shape):
+                ctx.set(w, v)
                 got.append(ctx.get(y))
-            np.testing.assert_array_equal(got, x * values)
+                want.append(x * v)
 
     sim = Simulator(m)
     sim.add_testbench(bench)
     sim.run()
+    return got, want
+
+
+def test_shift_add_product_is_the_product_for_every_int8_pair() -> None:
+    got, want = _products(signed(8), signed(8))
+    assert len(got) == 65_536
+    assert got == want
+
+
+@pytest.mark.parametrize(
+    ("a_shape", "w_shape"),
+    [(signed(4), signed(5)), (signed(4), signed(3)), (unsigned(6), unsigned(4)), (signed(3), 1)],
+    ids=["odd-weight", "short-odd-weight", "unsigned", "one-bit"],
+)
+def test_shift_add_product_for_other_shapes(a_shape: Any, w_shape: Any) -> None:
+    got, want = _products(a_shape, w_shape)
+    assert got == want
