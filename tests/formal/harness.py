@@ -72,13 +72,14 @@ class PEHarness(wiring.Component):
     w_in: In(I8)
     w_shift: In(1)
 
-    def __init__(self, *, bug: bool = False) -> None:
+    def __init__(self, *, bug: bool = False, lut_multiply: bool = False) -> None:
         self.bug = bug
+        self.lut_multiply = lut_multiply  # the PE variant of AcceleratorConfig.lut_pes
         super().__init__()
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.submodules.pe = pe = PE()
+        m.submodules.pe = pe = PE(lut_multiply=self.lut_multiply)
         m.d.comb += [
             pe.a_in.eq(self.a_in),
             pe.flip_in.eq(self.flip_in),
