@@ -26,16 +26,11 @@ _TRANSFER = ("elem", "len", "n_inner", "n_outer", "addr", "stride_inner", "strid
 _DSP_WIDTH = 16  # the narrowest DSP multiplier port of the targets (iCE40 SB_MAC16)
 
 
-def _bits(fmt_name: str) -> dict[str, tuple[int, int]]:
-    fmt = FORMATS_BY_NAME[fmt_name]
-    out, offset = {}, 8
-    for f in fmt.fields:
-        out[f.name] = (offset, f.width)
-        offset += f.width
-    return out
-
-
-assert all(_bits("load")[n] == _bits("store")[n] for n in _TRANSFER), "load/store layouts differ"
+_LOAD, _STORE = FORMATS_BY_NAME["load"], FORMATS_BY_NAME["store"]
+assert all(
+    (_LOAD.offset(n), _LOAD.field(n).width) == (_STORE.offset(n), _STORE.field(n).width)
+    for n in _TRANSFER
+), "load/store transfer fields differ"
 
 
 def _product(a: Value, b: Value) -> Value:

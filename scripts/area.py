@@ -17,6 +17,7 @@ from pathlib import Path
 
 from systolic.boards.build import resources_from_stat
 from systolic.boards.soc import SoC
+from systolic.boards.targets import TARGETS
 from systolic.hw.array import SystolicCore
 from systolic.hw.decode import Decoder
 from systolic.hw.execute import ExecuteUnit
@@ -56,6 +57,8 @@ def main() -> None:
     cfg = cfg.replace(rows=args.rows or cfg.rows, cols=args.cols or cfg.cols)
     if args.set:
         cfg = cfg.replace(**tomllib.loads("\n".join(args.set)))
+    # The SoC around it is the family's board target's (memories, clock).
+    board = next(t for t in TARGETS.values() if t.family == args.family)
     blocks = {
         "decoder": lambda: Decoder(cfg),
         "fetch": lambda: Fetch(cfg),
@@ -64,7 +67,13 @@ def main() -> None:
         "core": lambda: SystolicCore(cfg),
         "store": lambda: StoreUnit(cfg),
         "accelerator": lambda: Accelerator(cfg),
-        "soc": lambda: SoC(cfg, mem_bytes=8192, imem_depth=256, clk_hz=12_000_000, baud=115200),
+        "soc": lambda: SoC(
+            cfg,
+            mem_bytes=board.mem_bytes,
+            imem_depth=board.imem_depth,
+            clk_hz=board.clk_hz,
+            baud=115_200,
+        ),
     }
     print(f"{args.family} {cfg.to_dict()}")
     for name, make in blocks.items():

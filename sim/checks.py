@@ -30,11 +30,10 @@ _MODE_BIAS = 2  # MatMode.BIAS
 @functools.cache
 def _missing(config: AcceleratorConfig) -> dict[int, str]:
     """Opcodes the accelerator is built without, and the message their words stop with."""
-    option = {"vector": "vector_unit", "cfg_lut": "act_lut"}
     return {
         int(FORMATS_BY_NAME[name].opcode.value): (
             f"illegal opcode {FORMATS_BY_NAME[name].opcode.value}: this accelerator is built "
-            f"without {name!r} ({option[name]} = false)"
+            f"without {name!r} ({config.OPTIONAL_INSTRUCTIONS[name]} = false)"
         )
         for name in config.missing_opcodes
     }

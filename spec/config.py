@@ -80,6 +80,10 @@ class AcceleratorConfig:
         When a value is out of range; the message names the field, the value and the limit.
     """
 
+    OPTIONAL_INSTRUCTIONS: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {"vector": "vector_unit", "cfg_lut": "act_lut"}
+    )
+    """Instructions of the optional units, and the field that builds each unit."""
     BUILD_ONLY: ClassVar[tuple[str, ...]] = ("counter_bits", "lut_pes")
     """Fields that change how the hardware is built but not what a program does or takes."""
     OPERAND_BITS: ClassVar[int] = 8
@@ -186,9 +190,7 @@ class AcceleratorConfig:
     def missing_opcodes(self) -> frozenset[str]:
         """Mnemonics of the instructions this accelerator is built without (ILLEGAL_OPCODE)."""
         return frozenset(
-            name
-            for name, built in (("vector", self.vector_unit), ("cfg_lut", self.act_lut))
-            if not built
+            name for name, unit in self.OPTIONAL_INSTRUCTIONS.items() if not getattr(self, unit)
         )
 
     # Conversions ----------------------------------------------------------------------------

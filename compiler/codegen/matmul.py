@@ -39,16 +39,29 @@ def pool_area(node: Node) -> int:
     return 1 if pool is None else int(pool[0] * pool[1])
 
 
+def constant_rows(cfg: AcceleratorConfig, node: Node) -> tuple[int | None, int, int | None, int]:
+    """Where a GEMM's constants sit at the bottom of the accumulator: the bias row (or None),
+    the multiplier and shift rows, the LUT's rows (or None), and how many rows they take."""
+    n_out = (node.attrs["w2"] if "w2" in node.attrs else node.attrs["w_q"]).shape[-1]
+    nt = -(-n_out // cfg.cols)
+    act: golden.Activation = node.attrs["activation"]
+    rows = 0
+    bias_row = lut_row = None
+    if node.attrs["b_q"] is not None:
+        bias_row, rows = rows, rows + nt
+    quant_row, rows = rows, rows + 2 * nt
+    if act.table is not None:
+        lut_row, rows = rows, rows + cfg.lut_rows
+    return bias_row, quant_row, lut_row, rows
+
+
 def tile_rows_limit(cfg: AcceleratorConfig, node: Node) -> int:
     """Output rows per block of a GEMM or convolution: two blocks (and, with a fused max-pool,
     their pooled rows) in the accumulator after the constants, two input tiles plus weights
     in the scratchpad, and at most one instruction's row count."""
-    C, R = cfg.cols, cfg.rows
+    R = cfg.rows
     n_out = (node.attrs["w2"] if "w2" in node.attrs else node.attrs["w_q"]).shape[-1]
-    nt = -(-n_out // C)
-    act: golden.Activation = node.attrs["activation"]
-    acc_rows = (nt if node.attrs["b_q"] is not None else 0) + 2 * nt
-    acc_rows += cfg.lut_rows if act.table is not None else 0
+    acc_rows = constant_rows(cfg, node)[3]
     nbuf = min(2, cfg.token_depth)
     area = pool_area(node)
     per_buffer = (cfg.acc_depth - acc_rows) // nbuf
@@ -107,16 +120,12 @@ def emit_matmul_layer(
     bias_addr = placed["bias"] if placed["bias"] >= 0 else None
     lut_addr = placed["lut"] if placed["lut"] >= 0 else None
 
-    pre: list[tuple[int, int, int, Elem]] = []
-    acc_rows = 0
-    bias_row = lut_row = 0
+    bias_at, quant_row, lut_at, acc_rows = constant_rows(cfg, node)
+    bias_row, lut_row = bias_at or 0, lut_at or 0
+    pre: list[tuple[int, int, int, Elem]] = [(quant_row, quant_addr, 2 * nt, Elem.I32)]
     if bias_addr is not None:
-        bias_row, acc_rows = acc_rows, acc_rows + nt
-        pre.append((bias_row, bias_addr, nt, Elem.I32))
-    quant_row, acc_rows = acc_rows, acc_rows + 2 * nt
-    pre.append((quant_row, quant_addr, 2 * nt, Elem.I32))
+        pre.insert(0, (bias_row, bias_addr, nt, Elem.I32))
     if lut_addr is not None:
-        lut_row, acc_rows = acc_rows, acc_rows + cfg.lut_rows
         pre.append((lut_row, lut_addr, cfg.lut_rows, Elem.I8))
     area = pool_area(node)
     mt = tile_rows_limit(cfg, node)
