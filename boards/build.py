@@ -152,7 +152,7 @@ def plan_board(
 
     Needs no FPGA tools: it is the part of :func:`build_board` before Yosys runs.
     """
-    clk_hz = clk_hz or target.clk_hz
+    clk_hz = clk_hz or target.soc_hz
     soc = SoC(
         config,
         mem_bytes=target.mem_bytes,
@@ -209,7 +209,7 @@ def build_board(
         If the tools are missing, the design does not fit (after synthesis, with the numbers),
         place and route fails, or the achieved clock is below ``clk_hz``.
     """
-    clk_hz = clk_hz or target.clk_hz
+    clk_hz = clk_hz or target.soc_hz
     began = time.monotonic()
     progress(f"elaborating the SoC for {target.name} ({config.rows}x{config.cols})")
     built = plan_board(target, config, out=out, clk_hz=clk_hz, baud=baud, seed=seed)

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 MAGIC = b"SYST"
-VERSION = 3  # 2: vector_unit, act_lut, counter_bits in INFO; 3: lut_pes
+VERSION = 4  # 2: vector_unit, act_lut, counter_bits in INFO; 3: lut_pes; 4: pc_bits, perf_counters
 ACK = 0x5A
 ACK_DROPPED = 0x5B
 NAK = 0xEE

@@ -7,14 +7,14 @@ cycles on a board as in the simulator, and its counters read back equal.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..hw.top import COUNTERS, Accelerator
 from ..spec.config import AcceleratorConfig
 from ..spec.errors import ConfigError
-from ..spec.isa import INSTR_BITS, INSTR_BYTES, ErrorCode
+from ..spec.isa import INSTR_BITS, INSTR_BYTES, INSTR_LAYOUT, ErrorCode
 from . import protocol as p
 from .bridge import HostBridge
 from .uart import UARTRx, UARTTx
@@ -77,6 +77,12 @@ class SoC(wiring.Component):
             raise ConfigError(
                 f"SoC mem_bytes must be a multiple of bus_bytes = {config.bus_bytes}, "
                 f"got {mem_bytes}"
+            )
+        if imem_depth > config.max_instructions:
+            self._MustUse__silence = True
+            raise ConfigError(
+                f"SoC imem_depth must be at most {config.max_instructions} "
+                f"(pc_bits = {config.pc_bits}), got {imem_depth}"
             )
         self.config = config
         self.mem_bytes = mem_bytes
@@ -162,11 +168,13 @@ class SoC(wiring.Component):
         iw = imem.write_port(granularity=8)
         ir = imem.read_port()
         host_byte = bridge.addr[:4]
-        in_range = Signal()  # past the end reads as zero, as in the simulator
+        # Past the end reads as zero in the simulator; a zero opcode is all decode needs to see.
+        in_range = Signal()
         m.d.sync += in_range.eq(acc.imem.addr < self.imem_depth)
+        opcode_bits = len(data.View(INSTR_LAYOUT, ir.data).header.opcode.as_value())
         m.d.comb += [
             ir.addr.eq(Mux(running, acc.imem.addr, bridge.addr[4:])),
-            acc.imem.data.eq(Mux(in_range, ir.data, 0)),
+            acc.imem.data.eq(Cat(Mux(in_range, ir.data[:opcode_bits], 0), ir.data[opcode_bits:])),
             iw.addr.eq(bridge.addr[4:]),
             iw.data.eq(bridge.wdata.replicate(INSTR_BYTES)),
             iw.en.eq(

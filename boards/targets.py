@@ -28,6 +28,9 @@ class BoardTarget:
         The AcceleratorConfig preset sized for the part.
     clk_hz : int
         The board's oscillator.
+    soc_hz : int
+        The SoC clock a build asks for unless told otherwise: one the preset meets (the PLL
+        makes it when it differs from ``clk_hz``).
     mem_bytes : int
         On-chip memory given to the accelerator as its external memory.
     imem_depth : int
@@ -41,6 +44,7 @@ class BoardTarget:
     family: str
     preset: str
     clk_hz: int
+    soc_hz: int
     mem_bytes: int
     imem_depth: int
     capacity: Mapping[str, int]
@@ -58,6 +62,7 @@ TARGETS: Mapping[str, BoardTarget] = MappingProxyType(
             family="ice40",
             preset="icebreaker",
             clk_hz=12_000_000,
+            soc_hz=10_000_000,  # the lean 1x1 preset reaches 10.5 MHz (docs/boards.md)
             mem_bytes=8 * 1024,
             imem_depth=256,
             # iCE40 UP5K: 5280 logic cells, 8 SB_MAC16, 30 SB_RAM40_4K (4 kbit each).
@@ -69,6 +74,7 @@ TARGETS: Mapping[str, BoardTarget] = MappingProxyType(
             family="ecp5",
             preset="ulx3s-85f",
             clk_hz=25_000_000,
+            soc_hz=20_000_000,  # the 8x8 preset reaches 23 MHz (docs/boards.md)
             # The seed MLP's image (~113 KB) fits; more block RAM congests the router.
             mem_bytes=128 * 1024,
             imem_depth=2048,

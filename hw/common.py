@@ -7,18 +7,20 @@ from ..spec.config import AcceleratorConfig
 from ..spec.isa import INSTR_BITS
 
 __all__ = [
-    "ENTRY",
     "QueueHeadSignature",
     "ReadPortSignature",
     "TokenInSignature",
     "TokenOutSignature",
     "WritePortSignature",
     "acc_row",
+    "entry_layout",
     "sp_row",
 ]
 
-ENTRY = data.StructLayout({"word": INSTR_BITS, "pc": 32})
-"""A queued instruction: the word and its index in the program (for error reports)."""
+
+def entry_layout(config: AcceleratorConfig) -> data.StructLayout:
+    """A queued instruction: the word and its index in the program (for error reports)."""
+    return data.StructLayout({"word": INSTR_BITS, "pc": config.pc_bits})
 
 
 def sp_row(config: AcceleratorConfig) -> data.ArrayLayout:
@@ -32,8 +34,8 @@ def acc_row(config: AcceleratorConfig) -> data.ArrayLayout:
 class QueueHeadSignature(wiring.Signature):
     """The read side of a unit's instruction queue (first-word fall-through)."""
 
-    def __init__(self) -> None:
-        super().__init__({"valid": In(1), "entry": In(ENTRY), "pop": Out(1)})
+    def __init__(self, config: AcceleratorConfig) -> None:
+        super().__init__({"valid": In(1), "entry": In(entry_layout(config)), "pop": Out(1)})
 
 
 class TokenInSignature(wiring.Signature):
@@ -46,8 +48,8 @@ class TokenInSignature(wiring.Signature):
 class TokenOutSignature(wiring.Signature):
     """A token counter the unit produces; ``pc`` names the pushing instruction."""
 
-    def __init__(self) -> None:
-        super().__init__({"push": Out(1), "pc": Out(32)})
+    def __init__(self, config: AcceleratorConfig) -> None:
+        super().__init__({"push": Out(1), "pc": Out(config.pc_bits)})
 
 
 class WritePortSignature(wiring.Signature):

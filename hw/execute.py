@@ -41,11 +41,11 @@ class ExecuteUnit(wiring.Component):
         self.config = config
         super().__init__(
             {
-                "queue": Out(QueueHeadSignature()),
+                "queue": Out(QueueHeadSignature(config)),
                 "tok_prev_in": Out(TokenInSignature()),
                 "tok_next_in": Out(TokenInSignature()),
-                "tok_prev_out": Out(TokenOutSignature()),
-                "tok_next_out": Out(TokenOutSignature()),
+                "tok_prev_out": Out(TokenOutSignature(config)),
+                "tok_next_out": Out(TokenOutSignature(config)),
                 "sp_rd": Out(ReadPortSignature(config.sp_depth, sp_row(config))),
                 "acc_rd": Out(ReadPortSignature(config.acc_depth, acc_row(config))),
                 "acc_wr": Out(WritePortSignature(config.acc_depth, acc_row(config))),
@@ -72,7 +72,7 @@ class ExecuteUnit(wiring.Component):
         kind = Signal(_Kind)
         k = Signal(18)
         count = Signal(18)
-        pc = Signal(32)
+        pc = Signal(cfg.pc_bits)
         push_prev = Signal()
         push_next = Signal()
         src = Signal(16)
@@ -236,7 +236,7 @@ class ExecuteUnit(wiring.Component):
                 "retire": 1,
                 "push_prev": 1,
                 "push_next": 1,
-                "pc": 32,
+                "pc": cfg.pc_bits,
             }
         )
         entry = Signal(meta_layout)
@@ -362,7 +362,7 @@ class ExecuteUnit(wiring.Component):
         # ---- retirement: pushes and in-flight counts ---------------------------------------
         vec_push_prev = Signal()
         vec_push_next = Signal()
-        vec_pc = Signal(32)
+        vec_pc = Signal(cfg.pc_bits)
         with m.If(pop & is_vec):
             m.d.sync += [
                 vec_push_prev.eq(deps.push_prev),

@@ -32,7 +32,7 @@ class Fetch(wiring.Component):
                 "ready": In(len(Unit)),
                 "write": Out(len(Unit)),
                 "word": Out(INSTR_BITS),
-                "pc": Out(32),
+                "pc": Out(config.pc_bits),
                 "error": Out(ErrorCode),
                 "halted": Out(1),
                 "dispatch": Out(1),
@@ -42,7 +42,7 @@ class Fetch(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         m.submodules.decoder = dec = Decoder(self.config)
-        pc = Signal(32)
+        pc = Signal(self.config.pc_bits)
         halted = Signal()
         active = self.run & ~halted
         error = active & (dec.error != ErrorCode.NONE)

@@ -35,9 +35,9 @@ class LoadUnit(wiring.Component):
         self.max_beats = -(-(config.bus_bytes - 1 + self.row_bytes) // config.bus_bytes)
         super().__init__(
             {
-                "queue": Out(QueueHeadSignature()),
+                "queue": Out(QueueHeadSignature(config)),
                 "tok_in": Out(TokenInSignature()),
-                "tok_out": Out(TokenOutSignature()),
+                "tok_out": Out(TokenOutSignature(config)),
                 "bus": Out(WishboneSignature(config)),
                 "sp": Out(WritePortSignature(config.sp_depth, sp_row(config))),
                 "acc": Out(WritePortSignature(config.acc_depth, acc_row(config))),
@@ -67,13 +67,13 @@ class LoadUnit(wiring.Component):
         tgt_acc = Signal()
         elem32 = Signal()
         dst = Signal(16)
-        length = Signal(10)
+        length = Signal(range(cfg.lanes + 1))  # decode bounds len by the target's lanes
         n_inner = Signal(10)
         n_outer = Signal(10)
         stride_inner = Signal(20)
         stride_outer = Signal(20)
         push = Signal()
-        pc = Signal(32)
+        pc = Signal(cfg.pc_bits)
         i = Signal(10)
         o = Signal(10)
         beat = Signal(range(self.max_beats + 1))
@@ -89,10 +89,10 @@ class LoadUnit(wiring.Component):
                 "row": 16,
                 "acc": 1,
                 "elem32": 1,
-                "len": 10,
+                "len": range(cfg.lanes + 1),
                 "last": 1,
                 "push": 1,
-                "pc": 32,
+                "pc": cfg.pc_bits,
             }
         )
         m.submodules.meta = meta = SyncFIFO(width=meta_layout.size, depth=cfg.mem_latency + 2)
@@ -109,7 +109,7 @@ class LoadUnit(wiring.Component):
         inflight_sp = Signal(8)
         sync_wait = Signal()
         sync_push = Signal()
-        sync_pc = Signal(32)
+        sync_pc = Signal(cfg.pc_bits)
         sync_done = sync_wait & (inflight == 1)
 
         # ---- pop ---------------------------------------------------------------------------
@@ -215,7 +215,7 @@ class LoadUnit(wiring.Component):
         out_row = Signal(16)
         out_last = Signal()
         out_push = Signal()
-        out_pc = Signal(32)
+        out_pc = Signal(cfg.pc_bits)
         out_sp_data = Signal(sp_row(cfg))
         out_acc_data = Signal(acc_row(cfg))
         m.d.sync += out_valid.eq(ack & meta_out.last_beat)

@@ -5,7 +5,7 @@ shifts and saturates (docs/timing.md). They are separate components so that the 
 proved against docs/quantisation.md on its own (tests/formal).
 """
 
-from amaranth.hdl import Module, Mux, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -28,9 +28,14 @@ class RequantMultiply(wiring.Component):
 class RequantRound(wiring.Component):
     """``q = sat8(round_shift(prod, shift))``: round half up, arithmetic shift, saturate.
 
-    ``round_shift`` is evaluated as ``(prod >> shift) + bit (shift - 1) of prod`` (0 for
-    ``shift = 0``), which equals ``(prod + 2^(shift-1)) >> shift`` without a wider adder.
+    ``w = (2·prod) >> shift`` is ``prod >> (shift - 1)`` for ``shift > 0``, so bit 0 of ``w``
+    is the rounding bit and ``round_shift = (w >> 1) + w[0]`` (``2·prod >> 0`` has bit 0 clear,
+    which covers ``shift = 0``). Saturation only needs the low bits of ``w`` and whether the
+    others are all copies of the sign, so the shifter computes just ``W_BITS`` output bits and
+    the sign test is a thermometer-masked OR: about half the logic of a full 64-bit shift.
     """
+
+    W_BITS = 10  # w >> 1 in [-512, 511] decides the int8 saturation, with room for the +1
 
     prod: In(signed(64))
     shift: In(6)
@@ -38,8 +43,34 @@ class RequantRound(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        p, s = self.prod, self.shift
-        half = Mux(s == 0, 0, (p >> (s - 1)[:6])[0])
-        v = (p >> s) + half
-        m.d.comb += self.q.eq(Mux(v > 127, 127, Mux(v < -128, -128, v))[:8])
+        s = self.shift
+        wide = Cat(Const(0, 1), self.prod)  # 2·prod, 65 bits
+        sign = self.prod[-1]
+        n = len(wide)
+        # Right shift by s, stage by stage from the largest step, keeping only the bits that
+        # later stages can move into the low W_BITS (beyond the top, the sign).
+        steps = range(len(s) - 1, -1, -1)  # 32, 16, ..., 1
+        keep = [self.W_BITS]  # bits needed after each stage, the last stage first
+        for k in range(len(s) - 1):
+            keep.append(keep[-1] + (1 << k))
+        keep.reverse()
+        bits = [wide[i] for i in range(n)]
+        for stage, k in enumerate(steps):
+            step = 1 << k
+            bits = [
+                Mux(s[k], bits[i + step] if i + step < len(bits) else sign, bits[i])
+                for i in range(min(keep[stage], n))
+            ]
+        w = Cat(*bits[: self.W_BITS])
+        # The rest of w is all sign iff no bit of wide at index >= W_BITS + s differs from it.
+        # reaches[j]: s <= j, i.e. bit W_BITS + j of wide lands at or above W_BITS (a shifted
+        # constant maps to plain logic; comparisons would each take a carry chain).
+        reaches = (Const(-1, n - self.W_BITS) << s)[: n - self.W_BITS]
+        differs = (wide[self.W_BITS :] ^ sign.replicate(n - self.W_BITS)) & reaches
+        fits = ~differs.any()
+        x = Cat(w[1:], sign).as_signed()  # w >> 1 when it fits: bit W_BITS is the sign
+        v = Signal(signed(self.W_BITS + 1))
+        m.d.comb += v.eq(x + w[0])
+        small = Mux(v > 127, 127, Mux(v < -128, -128, v))
+        m.d.comb += self.q.eq(Mux(fits, small, Mux(sign, -128, 127))[:8])
         return m

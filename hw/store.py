@@ -46,9 +46,9 @@ class StoreUnit(wiring.Component):
         self.max_beats = -(-(config.bus_bytes - 1 + self.row_bytes) // config.bus_bytes)
         super().__init__(
             {
-                "queue": Out(QueueHeadSignature()),
+                "queue": Out(QueueHeadSignature(config)),
                 "tok_in": Out(TokenInSignature()),
-                "tok_out": Out(TokenOutSignature()),
+                "tok_out": Out(TokenOutSignature(config)),
                 "acc_rd": Out(ReadPortSignature(config.acc_depth, acc_row(config))),
                 "sp": Out(WritePortSignature(config.sp_depth, sp_row(config))),
                 "bus": Out(WishboneSignature(config)),
@@ -71,7 +71,7 @@ class StoreUnit(wiring.Component):
         deps = head.header.deps
 
         kind = Signal(_Kind)
-        pc = Signal(32)
+        pc = Signal(cfg.pc_bits)
         push = Signal()
         done = Signal()  # this cycle is the instruction's completion E
 
@@ -95,7 +95,7 @@ class StoreUnit(wiring.Component):
         tgt_sp = Signal()
         raw = Signal()
         src = Signal(16)
-        length = Signal(10)
+        length = Signal(range(C + 1))  # decode bounds len by C
         n_inner = Signal(10)
         n_outer = Signal(10)
         stride_inner = Signal(20)
@@ -134,7 +134,9 @@ class StoreUnit(wiring.Component):
             m.d.sync += rd_wait.eq(rd_wait - 1)
 
         # Row information travels beside the data through the PIPE stages.
-        info_layout = data.StructLayout({"valid": 1, "dest": 32, "nb": 8, "last": 1})
+        # decode bounds len by C, so a row takes at most max_beats beats
+        beats_shape = range(self.max_beats + 1)
+        info_layout = data.StructLayout({"valid": 1, "dest": 32, "nb": beats_shape, "last": 1})
         info = Signal(info_layout)
         m.d.comb += [
             info.valid.eq(read_now),
@@ -207,11 +209,11 @@ class StoreUnit(wiring.Component):
 
         # ---- store: beat stage -------------------------------------------------------------
         out = infos[PIPE]
-        beat = Signal(8)
+        beat = Signal(beats_shape)
         outstanding = Signal(8)
         hold = Signal(self.row_bytes * 8 + bus_bytes * 8)
         hold_dest = Signal(32)
-        hold_nb = Signal(8)
+        hold_nb = Signal(beats_shape)
         hold_last = Signal()
         beating = Signal()
         offset = out.dest[:lg] if lg else 0

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from ..spec.config import AcceleratorConfig
 from ..spec.isa import ErrorCode, Unit
 from .bus import InstrPortSignature, WishboneSignature
-from .common import ENTRY, acc_row, sp_row
+from .common import acc_row, entry_layout, sp_row
 from .execute import ExecuteUnit
 from .fetch import Fetch
 from .load import LoadUnit
@@ -36,7 +36,7 @@ COUNTERS = (
 
 def _lowest(candidates: list[tuple[object, object]]) -> tuple[object, object]:
     """(any valid, lowest pc among the valid candidates) as a priority chain of muxes."""
-    found, best = Const(0, 1), Const(0, 32)
+    found, best = Const(0, 1), Const(0, 1)
     for valid, pc in candidates:
         take = valid & (~found | (pc < best))
         found, best = found | valid, Mux(take, pc, best)
@@ -108,11 +108,13 @@ class Accelerator(wiring.Component):
         # ---- queues ------------------------------------------------------------------------
         pops = []
         heads = []
+        entry_shape = entry_layout(cfg)
         for unit, component in units.items():
             fifo = fresh(
-                f"queue_{unit.name.lower()}", SyncFIFO(width=ENTRY.size, depth=cfg.queue_depth)
+                f"queue_{unit.name.lower()}",
+                SyncFIFO(width=entry_shape.size, depth=cfg.queue_depth),
             )
-            entry = data.View(ENTRY, fifo.w_data)
+            entry = data.View(entry_shape, fifo.w_data)
             m.d.comb += [
                 fetch.ready[unit.value].eq(fifo.w_rdy),
                 fifo.w_en.eq(fetch.write[unit.value]),
@@ -123,7 +125,7 @@ class Accelerator(wiring.Component):
                 fifo.r_en.eq(component.queue.pop),
             ]
             pops.append(component.queue.pop)
-            heads.append((fifo.r_rdy, data.View(ENTRY, fifo.r_data).pc))
+            heads.append((fifo.r_rdy, data.View(entry_shape, fifo.r_data).pc))
 
         # ---- dependency tokens: load→exec, exec→load, exec→store, store→exec --------------
         links = [
@@ -212,7 +214,7 @@ class Accelerator(wiring.Component):
         where = Mux(overflow, overflow_pc, Mux(decode_error, fetch.pc, Mux(finished, 0, oldest)))
         done = Signal()
         error = Signal(ErrorCode)
-        error_pc = Signal(32)
+        error_pc = Signal(cfg.pc_bits)
         with m.If(start):
             m.d.sync += [running.eq(1), done.eq(0), error.eq(ErrorCode.NONE), error_pc.eq(0)]
         with m.Elif(stop):
@@ -239,6 +241,8 @@ class Accelerator(wiring.Component):
             "wr_beats": self.wr.stb & ~self.wr.stall,
         }
         for name, inc in events.items():
+            if name != "cycles" and not cfg.perf_counters:
+                continue  # reads as 0
             # counter_bits wide, wrapping; the port field is COUNTER_BITS wide whatever the config.
             counter = Signal(cfg.counter_bits, name=f"counter_{name}")
             m.d.comb += getattr(self.counters, name).eq(counter)

@@ -51,6 +51,15 @@ _UNIT_NAMES = {0: "load", 1: "execute", 2: "store", HALT: "fetch"}
 MODES = ("fast", "step")
 
 
+def check_length(config: AcceleratorConfig, n_instructions: int) -> None:
+    """Raise :class:`ProgramError` if a program is longer than the machine's pc can count."""
+    if n_instructions > config.max_instructions:
+        raise ProgramError(
+            f"the program has {n_instructions} instructions; pc_bits = {config.pc_bits} "
+            f"counts at most {config.max_instructions}"
+        )
+
+
 def simulate(
     config: AcceleratorConfig,
     instructions: Sequence[int],
@@ -95,6 +104,8 @@ def simulate(
     ------
     SimError
         If ``max_cycles`` is exceeded.
+    ProgramError
+        If the program has more instructions than ``config.pc_bits`` can count.
     ValueError
         If ``mode`` is unknown, or ``vcd`` is given without ``mode="step"``.
     """
@@ -102,6 +113,7 @@ def simulate(
         raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
     if vcd is not None and mode != "step":
         raise ValueError("a VCD waveform needs the stepping mode: simulate(..., mode='step')")
+    check_length(config, len(instructions))
     image = bytearray(memory)
     machine = Machine(config, image)
     if mode == "step":

@@ -166,6 +166,11 @@ def run_rtl_batch(
 ) -> list[RtlResult]:
     """Run several ``(instructions, memory image)`` programs in one simulator process."""
     from cocotb_tools.check_results import get_results
+
+    from . import check_length
+
+    for instructions, _ in programs:
+        check_length(config, len(instructions))
     from cocotb_tools.runner import get_runner
 
     directory = build(config, simulator)

@@ -62,12 +62,14 @@ def counters(s: Schedule) -> dict[str, int]:
 
 
 def wrapped(c: dict[str, int], config: AcceleratorConfig) -> dict[str, int]:
-    """The counters as the hardware reads them: modulo 2 ** ``counter_bits``.
+    """The counters as the hardware reads them: modulo 2 ** ``counter_bits``, and 0 for those
+    a build without ``perf_counters`` leaves out.
 
     Statistics (utilisation, cycles) use the true counts; only the readout wraps.
     """
     mask = (1 << config.counter_bits) - 1
-    return {name: value & mask for name, value in c.items()}
+    built = config.perf_counters
+    return {name: value & mask if built or name == "cycles" else 0 for name, value in c.items()}
 
 
 def stats(s: Schedule, c: dict[str, int], config: AcceleratorConfig) -> Stats:

@@ -73,6 +73,13 @@ class AcceleratorConfig:
         Processing elements whose multiplier is built from logic (shift and add) instead of a
         DSP block: the last ``lut_pes`` in row-major order. A DSP budget for arrays with more
         PEs than the FPGA has multipliers; results and timing do not change.
+    pc_bits : int
+        Width of the program counter and of every pc the units carry for errors and tokens. A
+        program may have at most ``2**pc_bits - 1`` instructions; a board's instruction memory
+        is smaller than that anyway, and narrow pcs save flip-flops on small FPGAs.
+    perf_counters : bool
+        Build the performance counters other than ``cycles``. Without them they read as 0
+        (statistics that need them are not reported from the RTL or a board).
 
     Raises
     ------
@@ -84,7 +91,7 @@ class AcceleratorConfig:
         {"vector": "vector_unit", "cfg_lut": "act_lut"}
     )
     """Instructions of the optional units, and the field that builds each unit."""
-    BUILD_ONLY: ClassVar[tuple[str, ...]] = ("counter_bits", "lut_pes")
+    BUILD_ONLY: ClassVar[tuple[str, ...]] = ("counter_bits", "lut_pes", "pc_bits", "perf_counters")
     """Fields that change how the hardware is built but not what a program does or takes."""
     OPERAND_BITS: ClassVar[int] = 8
     """Width of inputs and weights (int8); fixed by the ISA."""
@@ -106,12 +113,14 @@ class AcceleratorConfig:
     act_lut: bool = True
     counter_bits: int = 48
     lut_pes: int = 0
+    pc_bits: int = 32
+    perf_counters: bool = True
 
     def __post_init__(self) -> None:
         self._check_int("rows", 1, _MAX_DIM)
         self._check_int("cols", 1, _MAX_DIM)
         self._check_int("sp_depth", 1, _MAX_ROWS)
-        for name in ("vector_unit", "act_lut"):
+        for name in ("vector_unit", "act_lut", "perf_counters"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.act_lut:
@@ -136,6 +145,7 @@ class AcceleratorConfig:
         self._check_int("queue_depth", 1, 64)
         self._check_int("token_depth", 1, 255)
         self._check_int("counter_bits", 32, 48)
+        self._check_int("pc_bits", 8, 32)
         self._check_int(
             "lut_pes", 0, self.rows * self.cols, why=f" (the array has {self.rows * self.cols} PEs)"
         )
@@ -185,6 +195,11 @@ class AcceleratorConfig:
     def lut_rows(self) -> int:
         """Accumulator rows that hold one 256-entry LUT (``cfg_lut`` reads this many)."""
         return math.ceil(self.LUT_ENTRIES / self.cols)
+
+    @property
+    def max_instructions(self) -> int:
+        """Longest program the pc can count: the pc past its end (an error there) must fit."""
+        return (1 << self.pc_bits) - 1
 
     @property
     def missing_opcodes(self) -> frozenset[str]:
@@ -284,6 +299,11 @@ class AcceleratorConfig:
                 f"activation LUT {'yes' if self.act_lut else 'no'}, "
                 f"{self.counter_bits}-bit counters, {self.lut_pes} PEs without a DSP",
             ),
+            (
+                "build",
+                f"{self.pc_bits}-bit pc, performance counters "
+                f"{'all' if self.perf_counters else 'cycles only'}",
+            ),
         ]
         return "\n".join(f"{k:<12} {v}" for k, v in rows) + "\n"
 
@@ -306,15 +326,22 @@ PRESETS: Mapping[str, AcceleratorConfig] = MappingProxyType(
             rows=16, cols=16, sp_depth=8192, acc_depth=2048, bus_bytes=16, mem_latency=8
         ),
         # Board presets are sized for the part; issue #7 settles them against real P&R runs.
+        # The iCE40 UP5K's 5280 logic cells hold the SoC with one MAC and every lean option
+        # (docs/boards.md): feedforward networks only, no performance counters but `cycles`.
         "icebreaker": AcceleratorConfig(
-            rows=4,
-            cols=4,
+            rows=1,
+            cols=1,
             sp_depth=1024,
             acc_depth=256,
             bus_bytes=4,
             mem_latency=2,
-            queue_depth=4,
+            queue_depth=1,
             token_depth=7,
+            vector_unit=False,
+            act_lut=False,
+            counter_bits=32,
+            pc_bits=9,
+            perf_counters=False,
         ),
         "ulx3s-85f": AcceleratorConfig(
             rows=8, cols=8, sp_depth=2048, acc_depth=512, bus_bytes=8, mem_latency=2

@@ -384,7 +384,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--board", required=True, choices=tuple(TARGETS), help="target board")
     add_config_options(p)
-    p.add_argument("--freq", type=float, metavar="MHZ", help="clock (default: the board's)")
+    p.add_argument(
+        "--freq",
+        type=float,
+        metavar="MHZ",
+        help="SoC clock (default: one the board's preset meets)",
+    )
     p.add_argument("--baud", type=int, default=115_200, help="UART bit rate (115200)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument("-o", "--output", type=Path, required=True, help="build directory")

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .spec import golden
+from .spec.config import AcceleratorConfig
 from .spec.errors import SystolicError
 from .spec.program import Program, TensorDesc
 
@@ -263,11 +264,12 @@ def run(
         with Board(port=port, baud=baud or DEFAULT_BAUD) as board:
             ranges = [(d.offset, d.end - d.offset) for d in program.outputs]
             res = board.run(cfg, program.instructions, memory, reads=ranges)
+            built = board.info.config
         _check_error(res.error, res.error_index, "board")
         for (offset, n), data in zip(ranges, res.reads, strict=True):
             memory[offset : offset + n] = data
         raw = {d.name: d.read(memory) for d in program.outputs}
-        stats.update(_hw_stats(cfg.rows * cfg.cols, cfg.bus_bytes, res.cycles, res.counters))
+        stats.update(_hw_stats(built, res.cycles, res.counters))
     else:
         from .sim.rtl import run_rtl
 
@@ -277,7 +279,7 @@ def run(
         rtl = run_rtl(cfg, program.instructions, memory, simulator=simulator)
         _check_error(rtl.error, rtl.error_index, "RTL")
         raw = {d.name: d.read(rtl.memory) for d in program.outputs}
-        stats.update(_hw_stats(cfg.rows * cfg.cols, cfg.bus_bytes, rtl.cycles, rtl.counters))
+        stats.update(_hw_stats(cfg, rtl.cycles, rtl.counters))
     outputs = {}
     for desc in program.outputs:
         value = golden.dequantize(raw[desc.name], desc.scale).astype(np.float32)
@@ -292,11 +294,17 @@ def _check_error(error: Any, index: int | None, who: str) -> None:
         raise RunError(f"the {who} stopped with {error.name} at instruction {index}")
 
 
-def _hw_stats(peak: int, bus: int, cycles: int, counters: dict[str, int]) -> dict[str, Any]:
-    """Statistics from the hardware counters (RTL, board): exact below 2**counter_bits."""
+def _hw_stats(built: AcceleratorConfig, cycles: int, counters: dict[str, int]) -> dict[str, Any]:
+    """Statistics from the hardware counters (RTL, board): exact below 2**counter_bits.
+
+    A build without ``perf_counters`` has only ``cycles``; the rest is not reported.
+    """
+    if not built.perf_counters:
+        return {"cycles": cycles, "counters": counters}
+    bus = built.bus_bytes
     return {
         "cycles": cycles,
-        "utilization": counters["macs"] / (peak * cycles) if cycles else 0.0,
+        "utilization": counters["macs"] / (built.peak_macs_per_cycle * cycles) if cycles else 0.0,
         "dram_bytes_read": counters["rd_beats"] * bus,
         "dram_bytes_written": counters["wr_beats"] * bus,
         "counters": counters,

@@ -46,6 +46,9 @@ def test_keyword_only() -> None:
         ({"act_lut": "no"}, "act_lut must be true or false, got 'no'"),
         ({"counter_bits": 31}, "counter_bits must be an integer in [32, 48], got 31"),
         ({"counter_bits": 64}, "counter_bits must be an integer in [32, 48], got 64"),
+        ({"pc_bits": 7}, "pc_bits must be an integer in [8, 32], got 7"),
+        ({"pc_bits": 33}, "pc_bits must be an integer in [8, 32], got 33"),
+        ({"perf_counters": 0}, "perf_counters must be true or false, got 0"),
         (
             {"rows": 2, "cols": 3, "lut_pes": 7},
             "lut_pes must be an integer in [0, 6] (the array has 6 PEs), got 7",

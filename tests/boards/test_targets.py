@@ -67,6 +67,10 @@ def test_soc_parameters_are_checked() -> None:
     with pytest.raises(ConfigError) as e:
         SoC(PRESETS["tiny"], mem_bytes=1024, imem_depth=0, clk_hz=10**6, baud=10**5)
     assert str(e.value) == "SoC imem_depth must be a positive integer, got 0"
+    narrow = PRESETS["tiny"].replace(pc_bits=8)
+    with pytest.raises(ConfigError) as e:
+        SoC(narrow, mem_bytes=1024, imem_depth=256, clk_hz=10**6, baud=10**5)
+    assert str(e.value) == "SoC imem_depth must be at most 255 (pc_bits = 8), got 256"
 
 
 def test_build_cli_rejects_bad_input_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -98,9 +102,9 @@ def test_the_icebreaker_plan_puts_the_soc_behind_a_pll(tmp_path: Path) -> None:
     assert "module systolic_soc" in (tmp_path / "soc.v").read_text()
 
 
-def test_the_ulx3s_plan_without_a_new_clock_has_no_pll(tmp_path: Path) -> None:
+def test_the_ulx3s_plan_at_the_oscillators_clock_has_no_pll(tmp_path: Path) -> None:
     config = dataclasses.replace(PRESETS["tiny"], rows=2, cols=2)
-    plan = plan_board(target("ulx3s-85f"), config, out=tmp_path)
+    plan = plan_board(target("ulx3s-85f"), config, out=tmp_path, clk_hz=25_000_000)
     assert [var for var, _ in plan.steps] == ["YOSYS", "NEXTPNR_ECP5", "ECPPACK"]
     assert "EHXPLLL" not in (tmp_path / "top.il").read_text()
     assert 'FREQUENCY PORT "clk25_0__io" 25000000.0 HZ;' in (tmp_path / "top.lpf").read_text()
@@ -119,3 +123,12 @@ def test_packing_overflow_is_read_from_the_nextpnr_log(tmp_path: Path) -> None:
     )
     assert _over_capacity(log) == {"ICESTORM_LC": {"used": 7207, "capacity": 5280}}
     assert _over_capacity(tmp_path / "missing.tim") == {}
+
+
+@pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])
+def test_a_plan_asks_for_the_clock_the_preset_meets_by_default(board: str, tmp_path: Path) -> None:
+    t = target(board)
+    assert t.soc_hz < t.clk_hz  # both presets need the PLL to slow down (docs/boards.md)
+    plan = plan_board(t, t.config, out=tmp_path)
+    assert plan.report["target_mhz"] == t.soc_hz / 1e6
+    assert plan.report["config"] == t.config.to_dict()

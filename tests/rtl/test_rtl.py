@@ -34,9 +34,9 @@ CONFIGS = {
         queue_depth=2,
         token_depth=3,
     ),
-    # Built without the vector unit and the LUT, 32-bit counters, one-entry queues, half the PEs
-    # without a DSP: the iCE40 build's options (docs/boards.md). Icarus only, to keep Verilator
-    # builds few.
+    # Built without the vector unit and the LUT, 32-bit counters and only `cycles`, one-entry
+    # queues, 8-bit pcs, half the PEs without a DSP: the iCE40 build's options
+    # (docs/boards.md). Icarus only, to keep Verilator builds few.
     "lean": AcceleratorConfig(
         rows=2,
         cols=3,
@@ -50,6 +50,8 @@ CONFIGS = {
         act_lut=False,
         counter_bits=32,
         lut_pes=3,  # half of the PEs multiply in logic (the DSP budget)
+        pc_bits=8,
+        perf_counters=False,
     ),
 }
 SIMULATORS = ["icarus", "verilator"]

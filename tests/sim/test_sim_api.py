@@ -139,3 +139,38 @@ def test_counters_wrap_at_counter_bits() -> None:
     for mode in ("fast", "step"):
         result = simulate(narrow, words, bytes(64), mode=mode)
         assert result.counters["cycles"] == result.cycles
+
+
+def test_a_program_longer_than_the_pc_counts_is_refused() -> None:
+    narrow = PRESETS["tiny"].replace(pc_bits=8)
+    fits = assemble("sync unit=load\n" * 254 + "halt")  # 255 words: the pc reaches 255
+    assert simulate(narrow, fits, bytes(64)).error.name == "NONE"
+    too_long = assemble("sync unit=load\n" * 255 + "halt")
+    for mode in ("fast", "step"):
+        with pytest.raises(ProgramError) as e:
+            simulate(narrow, too_long, bytes(64), mode=mode)
+        assert str(e.value) == "the program has 256 instructions; pc_bits = 8 counts at most 255"
+
+
+def test_without_perf_counters_only_cycles_reads_back() -> None:
+    case = progs.tiled_matmul(PRESETS["tiny"], 4, 4, 4, seed=1)
+    memory = bytearray(case.program.memory)
+    for desc in case.program.inputs:
+        desc.write(memory, case.inputs[desc.name])
+    full = simulate(PRESETS["tiny"], case.program.instructions, memory)
+    lean = simulate(PRESETS["tiny"].replace(perf_counters=False), case.program.instructions, memory)
+    assert full.counters["macs"] == 64 and full.counters["rd_beats"] > 0
+    assert lean.counters == {k: full.cycles if k == "cycles" else 0 for k in full.counters}
+    # The statistics are the simulator's true counts either way.
+    assert lean.stats == full.stats and lean.memory == full.memory
+
+
+def test_hardware_statistics_need_the_performance_counters() -> None:
+    from systolic.runtime import _hw_stats
+
+    counters = {"cycles": 100, "macs": 800, "rd_beats": 10, "wr_beats": 5}
+    full = _hw_stats(PRESETS["tiny"], 100, counters)
+    assert full["utilization"] == 800 / (16 * 100)
+    assert (full["dram_bytes_read"], full["dram_bytes_written"]) == (40, 20)
+    lean = _hw_stats(PRESETS["tiny"].replace(perf_counters=False), 100, counters)
+    assert lean == {"cycles": 100, "counters": counters}  # nothing derived from zeros
