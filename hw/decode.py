@@ -45,14 +45,21 @@ def _product(a: Value, b: Value) -> Value:
 
 
 class Decoder(wiring.Component):
-    """Combinational checks of one instruction word, in the order docs/timing.md gives.
+    """The checks of one instruction word, in the order docs/timing.md gives, in two stages.
 
-    ``error`` is NONE for a legal, in-range instruction; ``unit`` says which queue it goes to and
-    ``halt`` marks the halt instruction.
+    On a cycle with ``advance`` the decoder registers ``word`` (as ``stage_word``) with the
+    products its range checks need; the sums, comparisons and the verdict follow from those
+    registers in the next cycle. ``error`` is NONE for a legal, in-range instruction; ``unit``
+    says which queue it goes to and ``halt`` marks the halt instruction.
     """
 
+    LATENCY = 1
+    """Cycles from ``word`` to ``error``: the register between the products and the sums."""
+
     word: In(INSTR_BITS)
+    advance: In(1)
     dram_size: In(32)
+    stage_word: Out(INSTR_BITS)
     error: Out(ErrorCode)
     unit: Out(Unit)
     halt: Out(1)
@@ -96,8 +103,29 @@ class Decoder(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         cfg = self.config
-        v = data.View(INSTR_LAYOUT, self.word)
-        opcode = self.word[:4]
+
+        def staged(value: Value, name: str) -> Signal:
+            """``value`` of the word being fetched, registered for the second stage."""
+            reg = Signal.like(value, name=name)
+            with m.If(self.advance):
+                m.d.sync += reg.eq(value)
+            return reg
+
+        # Stage 1: the multiplies, from the word on the instruction port.
+        new = data.View(INSTR_LAYOUT, self.word)
+        xf_rows = staged(_product(new.load.n_outer, new.load.n_inner), "xf_rows")
+        span_outer = staged(_product(new.load.n_outer - 1, new.load.stride_outer), "span_outer")
+        span_inner = staged(_product(new.load.n_inner - 1, new.load.stride_inner), "span_inner")
+        vec_span = {
+            name: staged((new.vector.n - 1) * getattr(new.vector, f"{name}_stride"), f"{name}_span")
+            for name in ("dst", "a", "b")
+        }
+
+        # Stage 2: everything else, from the registered word.
+        word = staged(self.word, "word")
+        m.d.comb += self.stage_word.eq(word)
+        v = data.View(INSTR_LAYOUT, word)
+        opcode = word[:4]
 
         legal = Signal()
         with m.Switch(opcode):
@@ -114,10 +142,7 @@ class Decoder(wiring.Component):
         # `load` and `store` put their transfer fields at the same bits (asserted above), so one
         # set of multipliers serves both: fewer DSPs, and the same logic depth.
         xf, ld, st = v.load, v.load, v.store
-        xf_rows = _product(xf.n_outer, xf.n_inner)
-        xf_span = _product(xf.n_outer - 1, xf.stride_outer) + _product(
-            xf.n_inner - 1, xf.stride_inner
-        )
+        xf_span = span_outer + span_inner
         i32 = xf.elem.as_value() == Elem.I32.value
         xf_bytes = Mux(i32, xf.len << 2, xf.len)  # len · element bytes, without a multiplier
         ld_rows, st_rows = xf_rows, xf_rows
@@ -128,8 +153,8 @@ class Decoder(wiring.Component):
         st_last = st_last_row + xf_bytes
         mm, vec, pre = v.matmul, v.vector, v.preload
 
-        def last_row(base, stride) -> object:
-            return base + (vec.n - 1) * stride
+        def last_row(name: str) -> object:
+            return getattr(vec, name) + vec_span[name]
 
         range_err = Signal(ErrorCode)
         with m.Switch(opcode):
@@ -180,9 +205,9 @@ class Decoder(wiring.Component):
             if cfg.vector_unit:  # otherwise `vector` is an illegal opcode
                 with m.Case(Opcode.VECTOR.value):
                     over = (
-                        (last_row(vec.dst, vec.dst_stride) >= cfg.acc_depth)
-                        | (last_row(vec.a, vec.a_stride) >= cfg.acc_depth)
-                        | (~vec.b_imm & (last_row(vec.b, vec.b_stride) >= cfg.acc_depth))
+                        (last_row("dst") >= cfg.acc_depth)
+                        | (last_row("a") >= cfg.acc_depth)
+                        | (~vec.b_imm & (last_row("b") >= cfg.acc_depth))
                     )
                     with m.If(over):
                         m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)

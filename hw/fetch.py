@@ -1,4 +1,4 @@
-"""Instruction fetch, decode and in-order dispatch into the three unit queues."""
+"""Instruction fetch: a two-stage decode pipeline and in-order dispatch into the unit queues."""
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
@@ -11,14 +11,20 @@ from .decode import Decoder
 
 __all__ = ["Fetch"]
 
+# The decoder's own register plus the decode register below (docs/timing.md: A_0).
+assert AcceleratorConfig.DECODE_STAGES == Decoder.LATENCY + 1
+
 
 class Fetch(wiring.Component):
     """Reads the instruction port and dispatches one instruction per cycle at most.
 
-    The word at ``pc`` is on ``imem.data`` while the machine runs (the port has one cycle of
-    latency, so the address of cycle t is the pc of cycle t + 1). An instruction is decoded as soon
-    as it arrives (cycle ``A_i``); an error there stops the machine. Otherwise it is dispatched
-    when its unit's queue has space (docs/timing.md, "Fetch and dispatch").
+    The port answers one cycle after its address. A word's range checks take two stages: the
+    decoder registers the word with its products, then the checked instruction enters the decode
+    register (cycle ``A_i``; ``A_0 = DECODE_STAGES``). An error there stops the machine.
+    Otherwise the instruction is dispatched when its unit's queue has space; while it waits, the
+    pipeline and the port hold, and the next word is already checked behind it, so
+    ``A_{i+1} = D_i + 1`` (docs/timing.md, "Fetch and dispatch"). ``offer`` says which unit
+    the instruction in the decode register is for; ``write`` that it goes there this cycle.
     """
 
     def __init__(self, config: AcceleratorConfig):
@@ -31,39 +37,67 @@ class Fetch(wiring.Component):
                 "dram_size": In(32),
                 "ready": In(len(Unit)),
                 "write": Out(len(Unit)),
+                "offer": Out(len(Unit)),
                 "word": Out(INSTR_BITS),
                 "pc": Out(config.pc_bits),
                 "error": Out(ErrorCode),
                 "halted": Out(1),
                 "dispatch": Out(1),
+                "filling": Out(1),
             }
         )
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
+        pc_bits = self.config.pc_bits
         m.submodules.decoder = dec = Decoder(self.config)
-        pc = Signal(self.config.pc_bits)
+        port_pc = Signal(pc_bits)  # index of the word on imem.data
+        stage_pc = Signal(pc_bits)  # ... of the word in the decoder's register
+        stage_valid = Signal()
+        # The decode register.
+        valid = Signal()
+        pc = Signal(pc_bits)
+        word = Signal(INSTR_BITS)
+        code = Signal(ErrorCode)
+        unit = Signal(Unit)
+        halt = Signal()
         halted = Signal()
+
         active = self.run & ~halted
-        error = active & (dec.error != ErrorCode.NONE)
-        ready = self.ready.bit_select(dec.unit.as_value(), 1)
-        dispatch = active & ~error & (dec.halt | ready)
+        error = active & valid & (code != ErrorCode.NONE)
+        ready = self.ready.bit_select(unit.as_value(), 1)
+        dispatch = active & valid & ~error & (halt | ready)
+        advance = active & ~error & (~valid | dispatch)
         m.d.comb += [
             dec.word.eq(self.imem.data),
             dec.dram_size.eq(self.dram_size),
-            self.imem.addr.eq(Mux(self.start, 0, Mux(dispatch, pc + 1, pc))),
-            self.word.eq(self.imem.data),
+            dec.advance.eq(advance),
+            self.imem.addr.eq(Mux(self.start, 0, Mux(advance, port_pc + 1, port_pc))),
+            self.word.eq(word),
             self.pc.eq(pc),
-            self.error.eq(Mux(error, dec.error, ErrorCode.NONE)),
+            self.error.eq(Mux(error, code, ErrorCode.NONE)),
             self.halted.eq(halted),
             self.dispatch.eq(dispatch),
+            self.filling.eq(active & ~valid),
         ]
-        for unit in Unit:
-            m.d.comb += self.write[unit.value].eq(dispatch & ~dec.halt & (dec.unit == unit))
+        for u in Unit:
+            offer = active & valid & ~error & ~halt & (unit == u)
+            m.d.comb += [self.offer[u.value].eq(offer), self.write[u.value].eq(offer & ready)]
         with m.If(self.start):
-            m.d.sync += [pc.eq(0), halted.eq(0)]
-        with m.Elif(dispatch):
-            m.d.sync += pc.eq(pc + 1)
-            with m.If(dec.halt):
-                m.d.sync += [pc.eq(pc), halted.eq(1)]
+            m.d.sync += [port_pc.eq(0), stage_valid.eq(0), valid.eq(0), halted.eq(0)]
+        with m.Else():
+            with m.If(advance):
+                m.d.sync += [
+                    port_pc.eq(port_pc + 1),
+                    stage_pc.eq(port_pc),
+                    stage_valid.eq(1),
+                    valid.eq(stage_valid),
+                    pc.eq(stage_pc),
+                    word.eq(dec.stage_word),
+                    code.eq(dec.error),
+                    unit.eq(dec.unit),
+                    halt.eq(dec.halt),
+                ]
+            with m.If(dispatch & halt):
+                m.d.sync += halted.eq(1)
         return m

@@ -110,6 +110,19 @@ class Accelerator(wiring.Component):
         heads = []
         entry_shape = entry_layout(cfg)
         for unit, component in units.items():
+            if cfg.queue_depth == 0:
+                # No queue: the unit pops straight from the decode register, and that pop is
+                # the dispatch (docs/timing.md).
+                offered = fetch.offer[unit.value]
+                m.d.comb += [
+                    fetch.ready[unit.value].eq(component.queue.pop),
+                    component.queue.valid.eq(offered & running),
+                    component.queue.entry.word.eq(fetch.word),
+                    component.queue.entry.pc.eq(fetch.pc),
+                ]
+                pops.append(component.queue.pop)
+                heads.append((offered, fetch.pc))
+                continue
             fifo = fresh(
                 f"queue_{unit.name.lower()}",
                 SyncFIFO(width=entry_shape.size, depth=cfg.queue_depth),
@@ -202,7 +215,7 @@ class Accelerator(wiring.Component):
         queued = Cat(*[valid for valid, _ in heads]).any()
         finished = fetch.halted & ~queued & ~inflight
         decode_error = fetch.error != ErrorCode.NONE
-        stuck = ~inflight & ~any_pop & ~fetch.dispatch & ~finished & ~decode_error
+        stuck = ~inflight & ~any_pop & ~fetch.dispatch & ~fetch.filling & ~finished & ~decode_error
         _, oldest = _lowest(heads)
 
         stop = running & (overflow | decode_error | finished | stuck)

@@ -208,8 +208,10 @@ class _Engine:
         # Fetch.
         self.halted = False
         self.f_idx = 0
-        self.f_A = 0
+        self.f_A = config.DECODE_STAGES
         self.f_op: Op | tuple[ErrorCode, str] = self._decode(0)
+        self.held = -1  # queue_depth 0: index of the unit head that is the decode register
+        self._hand_over()
 
     # Fetch ----------------------------------------------------------------------------------
 
@@ -219,8 +221,25 @@ class _Engine:
             return ErrorCode.ILLEGAL_OPCODE, "illegal opcode 0 (fetch ran past the program)"
         return decode_checked(self.words[index], self.cfg, self.dram_size)
 
+    def _hand_over(self) -> None:
+        """queue_depth 0: from A, the instruction in the decode register is its unit's head.
+
+        Its D is the cycle before A until it pops; then D = P and fetch moves on.
+        """
+        op = self.f_op
+        if self.Q == 0 and isinstance(op, Op) and op.unit != HALT:
+            self.held = self.f_idx
+            self._dispatch(self.f_A - 1)
+
+    def _next(self, t: int) -> None:
+        """The instruction after the one dispatched at t enters the decode register at t + 1."""
+        self.f_idx += 1
+        self.f_A = t + 1
+        self.f_op = self._decode(self.f_idx)
+        self._hand_over()
+
     def _fetch_cand(self) -> int:
-        if self.halted:
+        if self.halted or self.held >= 0:
             return INF
         op = self.f_op
         if isinstance(op, tuple) or op.unit == HALT:
@@ -250,9 +269,8 @@ class _Engine:
         pops, pushes = _tokens(op)
         self.queues[op.unit].append(_Entry(self.f_idx, op, _kind(op), t, pops, pushes))
         self.sent[op.unit] += 1
-        self.f_idx += 1
-        self.f_A = t + 1
-        self.f_op = self._decode(self.f_idx)
+        if self.held < 0:
+            self._next(t)
 
     # Pop conditions -------------------------------------------------------------------------
 
@@ -416,6 +434,10 @@ class _Engine:
             c.push_idx.append(i)
             if len(c.push_t) - c.npops > self.TD:  # may overflow unless pops come first
                 heapq.heappush(self.overflow, (end, k, len(c.push_t) - 1))
+        if i == self.held:  # queue_depth 0: popping is dispatching; fetch moves on
+            self.D[i] = t
+            self.held = -1
+            self._next(t)
 
     # Main loop ------------------------------------------------------------------------------
 
@@ -465,7 +487,9 @@ class _Engine:
             # No unit or fetch can act again: the stop is the first cycle after the last event
             # with nothing in flight (a cycle with nothing in flight, no pop and no dispatch
             # cannot be followed by any pop, so no earlier cycle qualifies).
-            tf = max(t, self.max_e + 1)
+            # Not before the decode register is filled: a queue_depth 0 head held there from A
+            # may be the only instruction.
+            tf = max(t, self.max_e + 1, self.f_A)
             if self.max_cycles is not None and tf >= self.max_cycles:
                 raise SimError(f"the machine did not stop within max_cycles = {self.max_cycles}")
             heads = [q[0].index for q in queues if q]

@@ -172,10 +172,12 @@ class _Stepper:
         self.macs = self.array_busy = self.rd_beats = self.wr_beats = 0
         # Fetch: the instruction in the decode register since cycle f_A.
         self.f_idx = 0
-        self.f_A = 0
+        self.f_A = config.DECODE_STAGES
         self.f_op = self._decode(0)
         self.halted = False
         self.d_halt = -1
+        self.held: _Inst | None = None  # queue_depth 0: the unit's head is the decode register
+        self.held_popped = -1  # ... and the cycle it last popped (that is its dispatch)
 
     def _decode(self, index: int) -> Op | tuple[ErrorCode, str]:
         if index >= len(self.words):
@@ -284,12 +286,36 @@ class _Stepper:
         unit.pops += 1
         unit.queue.popleft()
         unit.flight.append(x)
+        if x is self.held:  # queue_depth 0: popping is dispatching; fetch moves on
+            x.d = t
+            self.held = None
+            self.held_popped = t
+            self._next(t)
+
+    def _next(self, t: int) -> None:
+        """The instruction after the dispatched one enters the decode register at t + 1."""
+        self.f_idx += 1
+        self.f_A = t + 1
+        self.f_op = self._decode(self.f_idx)
+
+    def _hand_over(self, t: int) -> None:
+        """queue_depth 0: from A, the instruction in the decode register is its unit's head."""
+        op = self.f_op
+        if self.held or self.halted or t < self.f_A or not isinstance(op, Op) or op.unit == HALT:
+            return
+        pops = tuple(c for f, c in _POPS.get(op.unit, ()) if getattr(op, f))
+        pushes = tuple(c for f, c in _PUSHES.get(op.unit, ()) if getattr(op, f))
+        # A head from d + 1 = A; d becomes the pop cycle (D = P) when it pops.
+        x = _Inst(self.f_idx, op, _kind(op), self.f_A, self.f_A - 1, pops, pushes)
+        self.insts.append(x)
+        self.units[op.unit].queue.append(x)
+        self.held = x
 
     # One cycle -------------------------------------------------------------------------------
 
     def _fetch(self, t: int, popped: list[bool]) -> tuple[bool, tuple[ErrorCode, str] | None]:
         """Decode and dispatch at ``t``: (dispatched, decode or range error)."""
-        if self.halted:
+        if self.halted or t < self.f_A or self.held:  # nothing to dispatch
             return False, None
         op = self.f_op
         if isinstance(op, tuple):
@@ -308,9 +334,7 @@ class _Stepper:
             self.halted, self.d_halt = True, t
             return True, None
         self.units[op.unit].queue.append(x)
-        self.f_idx += 1
-        self.f_A = t + 1
-        self.f_op = self._decode(self.f_idx)
+        self._next(t)
         return True, None
 
     def run(self) -> StepRun:
@@ -327,6 +351,8 @@ class _Stepper:
                 if unit.flight:
                     unit.flight = [y for y in unit.flight if y.e >= t]
             counts_before = list(self.count)
+            if self.cfg.queue_depth == 0:
+                self._hand_over(t)
             # Pops, in the contract's order (execute wins its interlock ties over load, load
             # over store).
             popped = [False, False, False]
@@ -344,6 +370,7 @@ class _Stepper:
                     for c in head.pops:
                         pops_now[c] += 1
             dispatched, decode_error = self._fetch(t, popped)
+            dispatched = dispatched or self.held_popped == t
             # Pushes at each instruction's completion; overflow nets this cycle's pop.
             overflow: list[int] = []
             for u in UNITS:
@@ -367,7 +394,7 @@ class _Stepper:
                 )
             elif decode_error is not None:
                 stop = (decode_error[0], self.f_idx, decode_error[1])
-            elif not anything and not any(popped) and not dispatched:
+            elif not anything and not any(popped) and not dispatched and t >= self.f_A:
                 heads = [un.queue[0].index for un in units.values() if un.queue]
                 if self.halted and not heads and t > self.d_halt:
                     stop = (ErrorCode.NONE, None, "")

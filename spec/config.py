@@ -56,7 +56,9 @@ class AcceleratorConfig:
     mem_latency : int
         Cycles from a memory request being accepted to its acknowledge (reads and writes).
     queue_depth : int
-        Instruction-queue entries in front of each of the load, execute and store units.
+        Instruction-queue entries in front of each of the load, execute and store units. With
+        0 there are no queues: a unit takes its instruction straight from the decode register,
+        and fetch waits until it does (saves flip-flops on small FPGAs; docs/timing.md).
     token_depth : int
         Largest count a dependency-token counter holds; one more push is an error.
     dataflow : Dataflow or str
@@ -93,6 +95,10 @@ class AcceleratorConfig:
     """Instructions of the optional units, and the field that builds each unit."""
     BUILD_ONLY: ClassVar[tuple[str, ...]] = ("counter_bits", "lut_pes", "pc_bits", "perf_counters")
     """Fields that change how the hardware is built but not what a program does or takes."""
+    DECODE_STAGES: ClassVar[int] = 2
+    """Pipeline stages from the instruction port to the decode register: instruction 0 is
+    there at cycle 2 (docs/timing.md, A_0). Range checks take two stages to keep them off the
+    critical path."""
     OPERAND_BITS: ClassVar[int] = 8
     """Width of inputs and weights (int8); fixed by the ISA."""
     ACC_BITS: ClassVar[int] = 32
@@ -142,7 +148,7 @@ class AcceleratorConfig:
                 f"bus_bytes must be a power of two in [1, 64], got {self.bus_bytes!r}"
             )
         self._check_int("mem_latency", 1, 64)
-        self._check_int("queue_depth", 1, 64)
+        self._check_int("queue_depth", 0, 64)
         self._check_int("token_depth", 1, 255)
         self._check_int("counter_bits", 32, 48)
         self._check_int("pc_bits", 8, 32)
@@ -335,7 +341,7 @@ PRESETS: Mapping[str, AcceleratorConfig] = MappingProxyType(
             acc_depth=256,
             bus_bytes=4,
             mem_latency=2,
-            queue_depth=1,
+            queue_depth=0,
             token_depth=7,
             vector_unit=False,
             act_lut=False,

@@ -39,7 +39,7 @@ def test_keyword_only() -> None:
         ({"bus_bytes": 12}, "bus_bytes must be a power of two in [1, 64], got 12"),
         ({"bus_bytes": 128}, "bus_bytes must be a power of two in [1, 64], got 128"),
         ({"mem_latency": 0}, "mem_latency must be an integer in [1, 64], got 0"),
-        ({"queue_depth": 65}, "queue_depth must be an integer in [1, 64], got 65"),
+        ({"queue_depth": 65}, "queue_depth must be an integer in [0, 64], got 65"),
         ({"token_depth": 0}, "token_depth must be an integer in [1, 255], got 0"),
         ({"dataflow": "os"}, "dataflow must be one of 'ws', got 'os'"),
         ({"vector_unit": 1}, "vector_unit must be true or false, got 1"),

@@ -48,12 +48,21 @@ def test_decoder_matches_simulator_checks(config: AcceleratorConfig) -> None:
     got: list[int] = []
 
     async def bench(ctx: Any) -> None:
+        # One word per cycle through the register stage; a cycle without `advance` holds it.
         ctx.set(dut.dram_size, DRAM)
-        for word in words:
+        for i, word in enumerate(words):
             ctx.set(dut.word, word)
+            ctx.set(dut.advance, 1)
+            await ctx.tick()
+            if i % 7 == 0:
+                ctx.set(dut.word, words[-1 - i])
+                ctx.set(dut.advance, 0)
+                await ctx.tick()
+            assert ctx.get(dut.stage_word) == word
             got.append(ctx.get(dut.error.as_value()))
 
     sim = Simulator(dut)
+    sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
     seen = set()

@@ -9,13 +9,15 @@ import pytest
 
 from systolic.spec import golden
 from systolic.spec.asm import assemble
-from systolic.spec.config import PRESETS
+from systolic.spec.config import PRESETS, AcceleratorConfig
 from systolic.spec.isa import ErrorCode
 
 from .harness import run_rtl
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = PRESETS["tiny"]  # R = C = 4, bus 4 bytes, latency 2, queues 4
+
+A0 = AcceleratorConfig.DECODE_STAGES
 
 
 def test_matmul_relu_example_bit_exact_and_cycle_exact() -> None:
@@ -36,11 +38,11 @@ def test_matmul_relu_example_bit_exact_and_cycle_exact() -> None:
     got = np.frombuffer(bytes(r.memory[0x100:0x110]), np.int8).reshape(4, 4)
     np.testing.assert_array_equal(got, want)
     assert r.error is ErrorCode.NONE
-    # docs/timing.md by hand: loads pop at 1, 5, 9 (N = 4, 4, 12 beats; E = 8, 12, 24);
-    # preload pops at 25 (token), issues 26..29; matmul pops at 29, E = 29 + 4 + 8 = 41;
-    # cfg_quant 42..45, cfg_act 46..47; store pops at 48, reads 49..52, last beat at 56,
-    # acked at 58; done at 59, so 60 cycles.
-    assert r.cycles == 60
+    # docs/timing.md by hand, counting from A_0: loads pop at 1, 5, 9 (N = 4, 4, 12 beats;
+    # E = 8, 12, 24); preload pops at 25 (token), issues 26..29; matmul pops at 29,
+    # E = 29 + 4 + 8 = 41; cfg_quant 42..45, cfg_act 46..47; store pops at 48, reads 49..52,
+    # last beat at 56, acked at 58; done at 59, so 60 cycles after A_0.
+    assert r.cycles == A0 + 60
     assert r.counters["macs"] == 4 * 16
     assert r.counters["array_busy"] == 4
     assert r.counters["rd_beats"] == 4 + 4 + 12
@@ -50,22 +52,22 @@ def test_matmul_relu_example_bit_exact_and_cycle_exact() -> None:
 @pytest.mark.parametrize(
     ("source", "error", "index", "cycles"),
     [
-        # Decoded at A_0 = 0: stop in cycle 0.
-        (".word 0\nhalt", ErrorCode.ILLEGAL_OPCODE, 0, 1),
-        # A_1 = D_0 + 1 = 1.
-        (f"sync unit=load\n.word {1 << 100 | 10:#x}", ErrorCode.ILLEGAL_FIELD, 1, 2),
-        ("matmul src=0 dst=126 n=3\nhalt", ErrorCode.ACC_RANGE, 0, 1),
-        ("load target=sp dst=0 len=5 n_inner=1 addr=0\nhalt", ErrorCode.ILLEGAL_FIELD, 0, 1),
-        ("load target=sp dst=0 len=4 n_inner=1 addr=0x1fd\nhalt", ErrorCode.DRAM_RANGE, 0, 1),
-        # The sync waits for a token nobody pushes: halt dispatches at 1, deadlock at 2.
-        ("sync unit=execute pop_prev\nhalt", ErrorCode.DEADLOCK, 0, 3),
+        # Decoded into the decode register at A_0 = 2: stop in cycle 2, so 3 cycles.
+        (".word 0\nhalt", ErrorCode.ILLEGAL_OPCODE, 0, 3),
+        # A_1 = D_0 + 1 = 3.
+        (f"sync unit=load\n.word {1 << 100 | 10:#x}", ErrorCode.ILLEGAL_FIELD, 1, 4),
+        ("matmul src=0 dst=126 n=3\nhalt", ErrorCode.ACC_RANGE, 0, 3),
+        ("load target=sp dst=0 len=5 n_inner=1 addr=0\nhalt", ErrorCode.ILLEGAL_FIELD, 0, 3),
+        ("load target=sp dst=0 len=4 n_inner=1 addr=0x1fd\nhalt", ErrorCode.DRAM_RANGE, 0, 3),
+        # The sync waits for a token nobody pushes: halt dispatches at 3, deadlock at 4.
+        ("sync unit=execute pop_prev\nhalt", ErrorCode.DEADLOCK, 0, 5),
         # Eight pushes into a counter that holds 7 (tiny's token_depth): each sync completes at
-        # P + 1 + R + C (= 10, 11, ...); the eighth push overflows.
+        # P + 1 + R + C (= 12, 13, ...); the eighth push overflows.
         (
             "\n".join(["sync unit=execute push_next"] * 8) + "\nhalt",
             ErrorCode.TOKEN_OVERFLOW,
             7,
-            18,
+            20,
         ),
     ],
 )
@@ -74,3 +76,22 @@ def test_errors_stop_with_code_index_and_cycle(
 ) -> None:
     r = run_rtl(TINY, assemble(source), bytes(0x200))
     assert (r.error, r.error_pc, r.cycles) == (error, index, cycles)
+
+
+def test_without_queues_the_units_pop_from_the_decode_register() -> None:
+    # queue_depth 0 against the simulator, which models it independently (docs/timing.md).
+    from systolic.sim import simulate
+
+    q0 = TINY.replace(queue_depth=0)
+    programs = [
+        "sync unit=execute pop_prev\nsync unit=load push_next\nhalt",  # deadlock at A_0
+        "sync unit=execute\nsync unit=execute\nsync unit=load\nhalt",
+        "load target=sp dst=0 len=4 n_inner=4 addr=0 push_next\n"
+        "preload src=0 rows=4 cols=4 pop_prev\nmatmul src=0 dst=0 n=4 swap=1\nhalt",
+    ]
+    for text in programs:
+        words = assemble(text)
+        r = run_rtl(q0, words, bytes(0x200))
+        s = simulate(q0, words, bytes(0x200))
+        assert (r.error, r.error_pc, r.cycles) == (s.error, s.error_index or 0, s.cycles), text
+    assert r.cycles > 0 and s.error is ErrorCode.NONE

@@ -34,9 +34,9 @@ CONFIGS = {
         queue_depth=2,
         token_depth=3,
     ),
-    # Built without the vector unit and the LUT, 32-bit counters and only `cycles`, one-entry
-    # queues, 8-bit pcs, half the PEs without a DSP: the iCE40 build's options
-    # (docs/boards.md). Icarus only, to keep Verilator builds few.
+    # Built without the vector unit and the LUT, 32-bit counters and only `cycles`, no queues
+    # (units pop from the decode register), 8-bit pcs, half the PEs without a DSP: the iCE40
+    # build's options (docs/boards.md). Icarus only, to keep Verilator builds few.
     "lean": AcceleratorConfig(
         rows=2,
         cols=3,
@@ -44,7 +44,7 @@ CONFIGS = {
         acc_depth=32,
         bus_bytes=4,
         mem_latency=2,
-        queue_depth=1,
+        queue_depth=0,
         token_depth=3,
         vector_unit=False,
         act_lut=False,

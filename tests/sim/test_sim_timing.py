@@ -3,6 +3,10 @@
 Every expected number has its derivation next to it. Unless stated otherwise the programs run
 on ``T``: R = 2, C = 4 (so R + C = 6), B = 4, L = 3, Q = 2, TD = 3. Notation as in timing.md:
 A (enters decode), D (dispatch), P (pop), E (completion), F (unit free), N (beats).
+
+Cycles are written from ``A_0``: the derivations take ``A_0 = 0``, and the helpers subtract
+the real ``A_0 = DECODE_STAGES`` (the fetch pipeline only delays everything by that much;
+``test_halt_only`` checks the absolute numbers).
 """
 
 from __future__ import annotations
@@ -26,30 +30,43 @@ T = AcceleratorConfig(
 )
 
 
+A0 = AcceleratorConfig.DECODE_STAGES
+
+
 def run(text: str, config: AcceleratorConfig = T, memory: int = 256) -> SimResult:
     return simulate(config, assemble(text), bytes(memory), trace=True)
 
 
 def times(r: SimResult) -> list[tuple[int, int, int | None, int | None]]:
-    """(A, D, P, E) of every dispatched instruction."""
+    """(A, D, P, E) of every dispatched instruction, from A_0."""
     assert r.timeline is not None
-    return [(e.A, e.D, e.P, e.E) for e in r.timeline]
+
+    def rel(t: int | None) -> int | None:
+        return None if t is None else t - A0
+
+    return [(e.A - A0, e.D - A0, rel(e.P), rel(e.E)) for e in r.timeline]
+
+
+def cycles(r: SimResult) -> int:
+    """The cycle count from A_0."""
+    return r.cycles - A0
 
 
 def counters(r: SimResult, **expected: int) -> None:
     """Check the named counters; every counter not named must be 0 (except cycles)."""
-    got = dict(r.counters)
+    got = dict(r.counters) | {"cycles": r.counters["cycles"] - A0}
     want = {k: 0 for k in got if k != "cycles"} | expected
     assert {k: got[k] for k in want} == want
 
 
 def test_halt_only() -> None:
     r = run("halt")
-    # A0 = 0, D_h = A_h = 0. Done at the first t > D_h with empty queues and nothing in
-    # flight: t = 1, cycles = t + 1 = 2.
-    assert r.ok and r.cycles == 2
+    # A0 = 2 (the word arrives at cycle 0, two decode stages), D_h = A_h = 2. Done at the
+    # first t > D_h with empty queues and nothing in flight: t = 3, cycles = t + 1 = 4.
+    assert A0 == 2
+    assert r.ok and r.cycles == 4 and r.counters["cycles"] == 4
+    assert r.timeline is not None and [(e.A, e.D) for e in r.timeline] == [(2, 2)]
     assert times(r) == [(0, 0, None, None)]
-    counters(r, cycles=2)
 
 
 def test_load_beats_unaligned_and_pipelined() -> None:
@@ -66,7 +83,7 @@ def test_load_beats_unaligned_and_pipelined() -> None:
     #    N = 8. A = D = 1 (queue k=1 < Q), P = max(D+1, F) = 6, E = 6+8+3+1 = 18.
     # 2: halt, A = D = 2. Done at t = max E + 1 = 19: cycles 20.
     assert times(r) == [(0, 0, 1, 10), (1, 1, 6, 18), (2, 2, None, None)]
-    assert r.cycles == 20
+    assert cycles(r) == 20
     # load_busy = |[1,10] ∪ [6,18]| = 18; load_stall: load 1 queued from D+1 = 2, pops at 6:
     # cycles 2..5 = 4 (the unit is busy issuing beats); rd_beats = 5 + 8.
     counters(r, cycles=20, load_busy=18, load_stall=4, rd_beats=13)
@@ -81,14 +98,14 @@ def test_queue_back_pressure_depth_1() -> None:
     # 0: A=D=0, P=1, E=8.  1: A=1, D >= P0+1 = 2, P=3, E=10.
     # 2: A=3, D >= P1+1 = 4, P=5, E=12.  halt: A=D=5. Done at t=13: cycles 14.
     assert times(r) == [(0, 0, 1, 8), (1, 2, 3, 10), (3, 4, 5, 12), (5, 5, None, None)]
-    assert r.cycles == 14
+    assert cycles(r) == 14
     # exec_busy = |[1,12]| = 12; every instruction pops at D+1: no stall.
     counters(r, cycles=14, exec_busy=12)
     # Q = 2: 0: P=1, E=8. 1: D=1, P = max(2, F=2) = 2, E=9. 2: A=2, D >= P0+1 = 2, P=3,
     # E=10. halt: A=D=3. Done t=11: cycles 12.
     r2 = run(text)
     assert times(r2) == [(0, 0, 1, 8), (1, 1, 2, 9), (2, 2, 3, 10), (3, 3, None, None)]
-    assert r2.cycles == 12
+    assert cycles(r2) == 12
 
 
 def test_tokens_and_store_one_at_a_time() -> None:
@@ -117,7 +134,7 @@ def test_tokens_and_store_one_at_a_time() -> None:
         (4, 4, 27, 28),
         (5, 5, None, None),
     ]
-    assert r.cycles == 30
+    assert cycles(r) == 30
     # store_busy = |[3,4]| + |[15,26]| + |[27,28]| = 2 + 12 + 2 = 16.
     # exec_stall: sync queued 2..6 = 5 (tokens). store_stall: the store waits 4..14 = 11 (4:
     # the store unit is free only at 5; 5..14 tokens), the sync waits 16..26 = 11 (previous
@@ -374,7 +391,7 @@ def test_deadlock_cycle_and_index() -> None:
     # 0: P=1, E=2. 1: D=1, waits for a token nobody pushes. halt: A=D=2.
     # Cycle 2: the sync is in flight. Cycle 3: nothing in flight, no pop, no dispatch, not
     # done: deadlock at 3, cycles = 4, index 1 (the only queue head).
-    assert (r.error, r.error_index, r.cycles) == (ErrorCode.DEADLOCK, 1, 4)
+    assert (r.error, r.error_index, cycles(r)) == (ErrorCode.DEADLOCK, 1, 4)
     # exec_stall: the matmul is queued from 2 to 3 inclusive (2, tokens).
     counters(r, cycles=4, store_busy=2, exec_stall=2)
     assert r.stats.units["execute"].stall_tokens == 2
@@ -384,7 +401,7 @@ def test_deadlock_with_fetch_blocked_on_a_full_queue() -> None:
     r = run("sync unit=execute pop_prev\n" + "sync unit=execute\n" * 2 + "halt")
     # 0: D=0, waits forever. 1: D=1. 2: A=2, needs P0+1: never dispatched.
     # Cycle 2: nothing in flight, no pop, no dispatch: deadlock at 2, cycles 3, index 0.
-    assert (r.error, r.error_index, r.cycles) == (ErrorCode.DEADLOCK, 0, 3)
+    assert (r.error, r.error_index, cycles(r)) == (ErrorCode.DEADLOCK, 0, 3)
     counters(r, cycles=3, exec_stall=2)
 
 
@@ -395,13 +412,13 @@ def test_token_overflow_cycle_and_index() -> None:
     # 2: A=2, D >= P0+1 = 2, P=3, E=4. 3: A=3, D >= P1+1 = 3, P=4, E=5.
     # Pushes at 2, 3, 4 give c(5) = 3 = TD; at 5, c - pops + pushes = 3 - 0 + 1 > TD:
     # TOKEN_OVERFLOW at 5, index 3, cycles 6.
-    assert (r.error, r.error_index, r.cycles) == (ErrorCode.TOKEN_OVERFLOW, 3, 6)
+    assert (r.error, r.error_index, cycles(r)) == (ErrorCode.TOKEN_OVERFLOW, 3, 6)
     counters(r, cycles=6, load_busy=5)
     # With a pop in the same cycle the count stays at TD: an execute sync dispatched at 4
     # pops at 5 (its token has been visible since 3): 3 - 1 + 1 = 3, no overflow.
     # 4: A=D=4, P=5, E=5+1+6 = 12. halt: A=D=5. Done at t=13: cycles 14.
     r2 = run(text + "sync unit=execute pop_prev\nhalt")
-    assert r2.ok and r2.cycles == 14
+    assert r2.ok and cycles(r2) == 14
     assert times(r2)[4] == (4, 4, 5, 12)
 
 
@@ -410,7 +427,7 @@ def test_decode_error_stops_at_A() -> None:
     r = run(text, T.replace(queue_depth=1))
     # Q = 1 (see test_queue_back_pressure_depth_1): D = 0, 2, 4 and P = 1, 3, 5; instruction 3
     # enters decode at A3 = D2 + 1 = 5 and is illegal: stop at 5, cycles 6, index 3.
-    assert (r.error, r.error_index, r.cycles) == (ErrorCode.ILLEGAL_OPCODE, 3, 6)
+    assert (r.error, r.error_index, cycles(r)) == (ErrorCode.ILLEGAL_OPCODE, 3, 6)
     # exec_busy = cycles 1..5 (the syncs would run to 12): 5.
     counters(r, cycles=6, exec_busy=5)
 
@@ -428,7 +445,7 @@ def test_range_error_stops_at_A(line: str, code: ErrorCode) -> None:
     r = run(f"sync unit=load\nsync unit=load\n{line}\nhalt")
     # 0: D=0. 1: D=1. 2: A2 = D1 + 1 = 2 and out of range: stop at 2, cycles 3, index 2.
     # Load syncs: P=1, E=2; P=2, E=3: load_busy = cycles 1..2 = 2 (E1 = 3 is after the stop).
-    assert (r.error, r.error_index, r.cycles) == (code, 2, 3)
+    assert (r.error, r.error_index, cycles(r)) == (code, 2, 3)
     counters(r, cycles=3, load_busy=2)
 
 
@@ -436,5 +453,32 @@ def test_stop_clips_work_after_the_stopping_cycle() -> None:
     r = run("load target=sp dst=0 len=4 n_inner=4 addr=0 stride_inner=4\n.word 0")
     # Load: N=4 beats at 2..5, P=1. The word at index 1 is illegal at A1 = 1: stop at 1,
     # cycles 2. At cycle 1 the load pops (busy 1) and no beat has been issued yet.
-    assert (r.error, r.error_index, r.cycles) == (ErrorCode.ILLEGAL_OPCODE, 1, 2)
+    assert (r.error, r.error_index, cycles(r)) == (ErrorCode.ILLEGAL_OPCODE, 1, 2)
     counters(r, cycles=2, load_busy=1)
+
+
+@pytest.mark.parametrize("mode", ["fast", "step"])
+def test_no_queues_pop_straight_from_the_decode_register(mode: str) -> None:
+    q0 = T.replace(queue_depth=0)
+    text = "sync unit=execute\nsync unit=execute\nsync unit=load\nhalt"
+    r = simulate(q0, assemble(text), bytes(256), trace=True, mode=mode)
+    # Q = 0: D = P, and the next instruction enters the decode register at D + 1.
+    # sync 0: A = 0, pops at A (P >= A), D = P = 0; the execute unit is free at P + 1 = 1.
+    # sync 1: A = 1, D = P = 1, E = P + 1 + R + C = 8. load sync: A = 2, D = P = 2; it
+    # completes at max(P + 1, last E of the load unit + 1) = 3. halt: A = D = 3.
+    assert times(r) == [(0, 0, 0, 7), (1, 1, 1, 8), (2, 2, 2, 3), (3, 3, None, None)]
+    assert cycles(r) == 10  # done at max E + 1 = 9
+    # exec_busy = |[0, 7] ∪ [1, 8]| = 9, load_busy = |[2, 3]| = 2; nothing waits in a queue.
+    counters(r, cycles=10, exec_busy=9, load_busy=2)
+
+
+@pytest.mark.parametrize("mode", ["fast", "step"])
+def test_no_queues_one_waiting_instruction_holds_up_fetch(mode: str) -> None:
+    # With queues the execute sync waits in its queue while the load behind it is fetched and
+    # pushes the token it needs. Without them it holds the decode register: the load is never
+    # fetched, and with nothing in flight the machine deadlocks at once, at A_0.
+    text = "sync unit=execute pop_prev\nsync unit=load push_next\nhalt"
+    ok = simulate(T, assemble(text), bytes(256), mode=mode)
+    assert ok.ok
+    r = simulate(T.replace(queue_depth=0), assemble(text), bytes(256), mode=mode)
+    assert (r.error, r.error_index, cycles(r)) == (ErrorCode.DEADLOCK, 0, 1)
