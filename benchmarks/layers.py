@@ -11,7 +11,8 @@ arrays of 8, 16 and 32, every layer of one simulated run is set beside three lim
 - the MAC bound, MACs / (R·C): every PE busy every cycle;
 - the mapping bound: the compiler's own execute instructions issued back to back with nothing
   waiting for data (preload, fill and drain included; :func:`systolic.report.execute_alone`);
-- the memory bound: the layer's external-memory bytes / bus width.
+- the memory bound: the larger of the layer's external-memory bytes read and written / bus
+  width (loads and stores have a bus master each).
 
 The figure is the gap: ``limit`` = max(mapping bound, memory bound) / cycles, the fraction of
 the binding limit the schedule reaches, and which limit binds. Cycles do not depend on the
@@ -114,9 +115,9 @@ def markdown(runs: list[dict[str, Any]]) -> str:
         f"{platform.python_version()}. Seed networks at batch {BATCH}, ResNet-18 (224×224) at "
         "batch 1; random weights. MAC bound = MACs / (R·C); mapping bound = the compiled "
         "execute instructions back to back (fill and drain included); memory bound = "
-        "external bytes / bus width; of limit = max(mapping, memory) / cycles. A layer is "
-        "credited the cycles from the previous layer's end to its own, so one whose loads "
-        "start early (the 1×1 downsample convolutions) can exceed 100 %.",
+        "max(bytes read, bytes written) / bus width; of limit = max(mapping, memory) / "
+        "cycles. A layer is credited the cycles from the previous layer's end to its own, so "
+        "one whose loads start early (the 1×1 downsample convolutions) can exceed 100 %.",
         "",
         "Arrays: "
         + "; ".join(

@@ -2,7 +2,8 @@
 
 For each network, one simulated inference (batch 1, with the timeline) is broken into the
 compiler's layers. Per layer: cycles, useful MACs, the compute-bound limit (MACs / (R·C)), the
-memory-bound limit (bytes moved / bus width) and which one binds. The roofline plots achieved
+memory-bound limit (the larger of the bytes read and written / bus width: loads and stores have a
+bus master each) and which one binds. The roofline plots achieved
 MACs per cycle against operational intensity; the timeline shows the load, execute and store
 units overlapping. Energy uses per-event costs from Horowitz, "Computing's energy problem",
 ISSCC 2014 (45 nm), listed in :data:`ENERGY_PJ`.
@@ -121,7 +122,7 @@ def layer_table(
         macs = int(layer.get("macs", 0))
         compute = macs / peak
         mapping = execute_alone(program.instructions[start:stop], cfg)
-        memory_bound = (read + written) / cfg.bus_bytes
+        memory_bound = max(read, written) / cfg.bus_bytes  # a read and a write master
         rows.append(
             {
                 "layer": layer["name"],
@@ -211,7 +212,8 @@ def write_report(
         "# systolic performance report",
         "",
         "One inference per network on the simulator (batch 1). Compute bound: MACs / (R·C);"
-        " memory bound: external-memory bytes / bus width; energy from Horowitz, ISSCC 2014"
+        " memory bound: the larger of the bytes read and written / bus width; energy from"
+        " Horowitz, ISSCC 2014"
         f" ({ENERGY_PJ['mac']} pJ per MAC, {ENERGY_PJ['sram_byte']} pJ per scratchpad or"
         " accumulator byte, "
         f"{ENERGY_PJ['dram_byte']} pJ per DRAM byte)."

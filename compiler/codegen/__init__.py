@@ -6,7 +6,8 @@ pools read padded windows with plain 2-D strided loads and no host-side im2col.
 
 GEMMs and convolutions share one weight-stationary schedule (:func:`.matmul.emit_matmul_layer`): for
 each output block (a tile of output rows or pixels × one column tile of C channels) and each K
-tile of R rows, load the input and weight tiles into one of two scratchpad buffers, preload, and
+tile of R rows, load the input and weight tiles into one of several scratchpad buffers (the
+loads emitted ahead of the execute instructions that wait for them), preload, and
 matmul into one of two accumulator blocks; the store unit requantises finished blocks. A
 convolution's K tiles walk the kernel rows: for stride-1 dilation, one kernel row's KW·Cin input
 bytes are contiguous in an NHWC row, so a K tile is a single strided load (implicit im2col).

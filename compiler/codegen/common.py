@@ -28,6 +28,10 @@ MAX_STRIDE = FORMATS_BY_NAME["load"].field("stride_inner").hi
 IDENTITY = (1 << 30, 30)  # requantisation by 1: (v * 2^30 + 2^29) >> 30 = v
 
 
+# An instruction not yet emitted: mnemonic, token flags and fields (for Emitter.emit).
+Pending = tuple[str, tuple[str, ...], dict[str, Any]]
+
+
 @dataclass
 class Emitter:
     """Instruction words and the memory image under construction."""
@@ -157,14 +161,21 @@ class KTile:
     index: int  # which input chunk (kernel row) the load walks
 
 
-def emit_store_config(em: Emitter, act: golden.Activation, lut_row: int) -> None:
+def store_config(act: golden.Activation, lut_row: int) -> list[Pending]:
+    """The store unit's activation set-up: a LUT load, a clamp or none."""
     if act.kind == "lut":
-        em.emit("cfg_lut", slot=0, src=lut_row)
-        em.emit("cfg_act", mode=ActMode.LUT, slot=0)
-    elif act.kind == "clamp":
-        em.emit("cfg_act", mode=ActMode.CLAMP, lo=act.lo, hi=act.hi)
-    else:
-        em.emit("cfg_act", mode=ActMode.NONE)
+        return [
+            ("cfg_lut", (), {"slot": 0, "src": lut_row}),
+            ("cfg_act", (), {"mode": ActMode.LUT, "slot": 0}),
+        ]
+    if act.kind == "clamp":
+        return [("cfg_act", (), {"mode": ActMode.CLAMP, "lo": act.lo, "hi": act.hi})]
+    return [("cfg_act", (), {"mode": ActMode.NONE})]
+
+
+def emit_store_config(em: Emitter, act: golden.Activation, lut_row: int) -> None:
+    for name, deps, fields in store_config(act, lut_row):
+        em.emit(name, *deps, **fields)
 
 
 def act_record(act: golden.Activation, lut_addr: int) -> dict[str, Any]:

@@ -26,10 +26,11 @@ from .common import (
     Emitter,
     KTile,
     MTile,
+    Pending,
     act_record,
     desc_json,
-    emit_store_config,
     padded,
+    store_config,
 )
 
 
@@ -79,6 +80,37 @@ def tile_rows_limit(cfg: AcceleratorConfig, node: Node) -> int:
             f"row need sp_depth >= {nbuf * (R + 1)}, but sp_depth is {cfg.sp_depth}"
         )
     return int(min(MAX_COUNT, usable, cfg.sp_depth // nbuf - R))
+
+
+def scratchpad_buffers(cfg: AcceleratorConfig, mt: int) -> int:
+    """Scratchpad buffers (input tile plus weight tile each) for blocks of ``mt`` rows.
+
+    Two would do for double buffering, but with a load as long as its matmul the load unit
+    then waits for every matmul's drain before refilling that buffer; more buffers let it run
+    further ahead. Each buffer in flight holds a token, so at most ``token_depth``.
+    """
+    fit = cfg.sp_depth // (mt + cfg.rows)
+    return max(min(2, cfg.token_depth), min(cfg.token_depth, fit))
+
+
+def _interleave(
+    em: Emitter, loads: list[list[Pending]], rest: list[list[Pending]], ahead: int
+) -> None:
+    """Emit tile i's execute and store instructions after the loads of tiles up to i + ahead.
+
+    Dispatch is in program order, so a block's vector ops (a fused pool), which fill the
+    execute queue while they run, would otherwise hold back the next block's loads until they
+    drain. The load of tile j waits for the buffer that tile j - ahead - 1's matmul frees,
+    which is emitted before it, so running ahead never deadlocks.
+    """
+    emitted = 0
+    for i, tail in enumerate(rest):
+        for pending in loads[emitted : i + ahead + 1]:
+            for name, deps, fields in pending:
+                em.emit(name, *deps, **fields)
+        emitted = max(emitted, min(len(loads), i + ahead + 1))
+        for name, deps, fields in tail:
+            em.emit(name, *deps, **fields)
 
 
 def emit_matmul_layer(
@@ -131,6 +163,7 @@ def emit_matmul_layer(
     mt = tile_rows_limit(cfg, node)
     nbuf = min(2, cfg.token_depth)
     pooled_base = acc_rows + nbuf * mt  # each buffer's pooled rows, after the blocks
+    nsp = scratchpad_buffers(cfg, mt)
     for i, (row, addr, n, elem) in enumerate(pre):
         em.emit(
             "load",
@@ -154,6 +187,10 @@ def emit_matmul_layer(
         needed[n0] = live or k_tiles[:1]
     blocks = [(mtile, n0) for mtile in m_tiles for n0 in range(0, N, C)]
     total = sum(len(needed[n0]) for _, n0 in blocks)
+    # Each tile's two loads, and its execute (and, after a block's last tile, vector and store)
+    # instructions, emitted below with the loads run ahead (see _interleave).
+    loads: list[list[Pending]] = []
+    rest: list[list[Pending]] = []
     tile = 0
     configured = -1
     for bi, (mtile, n0) in enumerate(blocks):
@@ -161,43 +198,54 @@ def emit_matmul_layer(
         acc_base = acc_rows + (bi % nbuf) * mt
         block_tiles = needed[n0]
         for ki, kt in enumerate(block_tiles):
-            sp_base = (tile % nbuf) * (mt + R)
-            em.emit(
-                "load",
-                *(["pop_next"] if tile >= nbuf else []),
-                target=LoadTarget.SP,
-                dst=sp_base,
-                len=kt.rows,
-                **mtile.load(kt.index, kt.w_row),
+            sp_base = (tile % nsp) * (mt + R)
+            loads.append(
+                [
+                    (
+                        "load",
+                        ("pop_next",) if tile >= nsp else (),
+                        {"target": LoadTarget.SP, "dst": sp_base, "len": kt.rows}
+                        | mtile.load(kt.index, kt.w_row),
+                    ),
+                    (
+                        "load",
+                        ("push_next",),
+                        {
+                            "target": LoadTarget.SP,
+                            "dst": sp_base + mt,
+                            "len": nc,
+                            "n_inner": kt.rows,
+                            "addr": w_addr + kt.w_row * N + n0,
+                            "stride_inner": N,
+                        },
+                    ),
+                ]
             )
-            em.emit(
-                "load",
-                "push_next",
-                target=LoadTarget.SP,
-                dst=sp_base + mt,
-                len=nc,
-                n_inner=kt.rows,
-                addr=w_addr + kt.w_row * N + n0,
-                stride_inner=N,
-            )
-            em.emit("preload", "pop_prev", src=sp_base + mt, rows=kt.rows, cols=nc)
+            out: list[Pending] = [
+                ("preload", ("pop_prev",), {"src": sp_base + mt, "rows": kt.rows, "cols": nc})
+            ]
+            rest.append(out)
             deps = []
-            if tile + nbuf < total:
+            if tile + nsp < total:
                 deps.append("push_prev")  # the scratchpad buffer is free again
             if ki == len(block_tiles) - 1 and mtile.pool is None:
                 deps.append("push_next")  # the block is finished
             if ki == 0 and bi >= nbuf:
                 deps.append("pop_next")  # the accumulator block was stored
             first = MatMode.BIAS if bias_addr is not None else MatMode.OVERWRITE
-            em.emit(
-                "matmul",
-                *deps,
-                src=sp_base,
-                dst=acc_base,
-                n=mr,
-                mode=first if ki == 0 else MatMode.ACCUMULATE,
-                bias=bias_row + n0 // C if bias_addr is not None else 0,
-                swap=1,
+            out.append(
+                (
+                    "matmul",
+                    tuple(deps),
+                    {
+                        "src": sp_base,
+                        "dst": acc_base,
+                        "n": mr,
+                        "mode": first if ki == 0 else MatMode.ACCUMULATE,
+                        "bias": bias_row + n0 // C if bias_addr is not None else 0,
+                        "swap": 1,
+                    },
+                )
             )
             tile += 1
         src = acc_base
@@ -206,26 +254,32 @@ def emit_matmul_layer(
             vectors = mtile.pool(acc_base, src)
             for vi, fields in enumerate(vectors):
                 last = vi == len(vectors) - 1
-                em.emit("vector", *(["push_next"] if last else []), op=VecOp.MAX, **fields)
-        waits = ["pop_prev"]
+                out.append(("vector", ("push_next",) if last else (), {"op": VecOp.MAX} | fields))
+        waits: tuple[str, ...] = ("pop_prev",)
         t = n0 // C
         if configured != t and not raw:
-            em.emit("cfg_quant", *waits, mult_row=quant_row + t, shift_row=quant_row + nt + t)
-            waits = []
+            out.append(
+                ("cfg_quant", waits, {"mult_row": quant_row + t, "shift_row": quant_row + nt + t})
+            )
+            waits = ()
             if configured < 0:
-                emit_store_config(em, act, lut_row)
+                out.extend(store_config(act, lut_row))
             configured = t
         release = bi + nbuf < len(blocks) or (barrier_out and bi == len(blocks) - 1)
-        em.emit(
-            "store",
-            *waits,
-            *(["push_prev"] if release else []),
-            target=StoreTarget.DRAM,
-            elem=Elem.I32 if raw else Elem.I8,
-            src=src,
-            len=nc,
-            **mtile.store(n0),
+        out.append(
+            (
+                "store",
+                waits + (("push_prev",) if release else ()),
+                {
+                    "target": StoreTarget.DRAM,
+                    "elem": Elem.I32 if raw else Elem.I8,
+                    "src": src,
+                    "len": nc,
+                }
+                | mtile.store(n0),
+            )
         )
+    _interleave(em, loads, rest, nsp - 1)
     if barrier_out:
         em.emit("sync", "pop_next", "push_prev", unit=Unit.EXECUTE)
     return placed
