@@ -21,7 +21,7 @@ from systolic.boards.targets import TARGETS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-# (board, preset overrides, clock MHz or None for the target's default, soc_hz)
+# (board, preset overrides, clock MHz or None for the target's default clock, BoardTarget.soc_hz)
 RUNS: list[tuple[str, dict[str, int], float | None]] = [
     ("ulx3s-85f", {}, 20.0),  # PLL 25 -> 20 MHz: the 8x8 closes timing here
     ("ulx3s-85f", {}, 25.0),  # the board's oscillator: misses it

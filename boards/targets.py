@@ -74,7 +74,7 @@ TARGETS: Mapping[str, BoardTarget] = MappingProxyType(
             family="ecp5",
             preset="ulx3s-85f",
             clk_hz=25_000_000,
-            soc_hz=20_000_000,  # the 8x8 preset reaches 23 MHz (docs/boards.md)
+            soc_hz=20_000_000,  # the 8x8 preset reached 23 MHz before the decode pipeline
             # The seed MLP's image (~113 KB) fits; more block RAM congests the router.
             mem_bytes=128 * 1024,
             imem_depth=2048,

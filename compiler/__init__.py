@@ -58,6 +58,12 @@ def compile_graph(
     for _name, run in pipeline:
         graph = run(graph)
     program = emit_program(graph, config)
+    if len(program.instructions) > config.max_instructions:
+        raise CompileError(
+            f"the program has {len(program.instructions)} instructions; pc_bits = "
+            f"{config.pc_bits} counts at most {config.max_instructions} (a smaller batch or a "
+            "larger array gives fewer)"
+        )
     meta: dict[str, Any] = dict(program.metadata)
     meta["passes"] = [name for name, _ in pipeline] + ["emit"]
     return Program(

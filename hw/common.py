@@ -32,7 +32,8 @@ def acc_row(config: AcceleratorConfig) -> data.ArrayLayout:
 
 
 class QueueHeadSignature(wiring.Signature):
-    """The read side of a unit's instruction queue (first-word fall-through)."""
+    """The read side of a unit's instruction queue (first-word fall-through), or with
+    ``queue_depth = 0`` the decode register offering the unit its instruction."""
 
     def __init__(self, config: AcceleratorConfig) -> None:
         super().__init__({"valid": In(1), "entry": In(entry_layout(config)), "pop": Out(1)})

@@ -99,7 +99,11 @@ class LoadUnit(wiring.Component):
         nbytes = Mux(elem32, length * 4, length)
         nb = ((row_addr[:lg] if lg else 0) + nbytes + bus_bytes - 1) >> lg
         last_beat = beat == nb - 1
-        last_row = (i == n_inner - 1) & (o == n_outer - 1)
+        # Registered "this is the last row of the inner / outer loop": the comparisons with
+        # n_inner - 1 would otherwise sit on the path from here to pop, tokens and errors.
+        i_last = Signal()
+        o_last = Signal()
+        last_row = i_last & o_last
         accept = active & ~self.bus.stall & meta.w_rdy
         gen_last = accept & last_beat & last_row
 
@@ -150,15 +154,21 @@ class LoadUnit(wiring.Component):
         with m.If(accept):
             with m.If(last_beat):
                 m.d.sync += [beat.eq(0), row.eq(row + 1)]
-                with m.If(i == n_inner - 1):
+                with m.If(i_last):
                     m.d.sync += [
                         i.eq(0),
+                        i_last.eq(n_inner == 1),
                         o.eq(o + 1),
+                        o_last.eq(o + 2 == n_outer),
                         outer_addr.eq(outer_addr + stride_outer),
                         row_addr.eq(outer_addr + stride_outer),
                     ]
                 with m.Else():
-                    m.d.sync += [i.eq(i + 1), row_addr.eq(row_addr + stride_inner)]
+                    m.d.sync += [
+                        i.eq(i + 1),
+                        i_last.eq(i + 2 == n_inner),
+                        row_addr.eq(row_addr + stride_inner),
+                    ]
             with m.Else():
                 m.d.sync += beat.eq(beat + 1)
             with m.If(gen_last):
@@ -179,6 +189,8 @@ class LoadUnit(wiring.Component):
                 pc.eq(self.queue.entry.pc),
                 i.eq(0),
                 o.eq(0),
+                i_last.eq(fields.n_inner == 1),
+                o_last.eq(fields.n_outer == 1),
                 beat.eq(0),
                 row.eq(0),
                 row_addr.eq(fields.addr),

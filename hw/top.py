@@ -156,7 +156,10 @@ class Accelerator(wiring.Component):
                 m.d.sync += count.eq(0)
             with m.Elif(running):
                 m.d.sync += count.eq(nxt)
-            overflows.append((running & (nxt > cfg.token_depth), producer.pc))
+            # nxt > token_depth, from registers but for one AND: the count never exceeds
+            # token_depth while running (an overflow stops the machine).
+            full = count == cfg.token_depth
+            overflows.append((running & full & producer.push & ~consumer.pop, producer.pc))
         overflow, overflow_pc = _lowest(overflows)
 
         # ---- memories ----------------------------------------------------------------------

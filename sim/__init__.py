@@ -52,7 +52,20 @@ MODES = ("fast", "step")
 
 
 def check_length(config: AcceleratorConfig, n_instructions: int) -> None:
-    """Raise :class:`ProgramError` if a program is longer than the machine's pc can count."""
+    """Refuse a program longer than the machine's pc can count.
+
+    Parameters
+    ----------
+    config : AcceleratorConfig
+        The machine; ``config.max_instructions`` is the limit.
+    n_instructions : int
+        The program's length in words.
+
+    Raises
+    ------
+    ProgramError
+        Naming the length, ``pc_bits`` and the limit.
+    """
     if n_instructions > config.max_instructions:
         raise ProgramError(
             f"the program has {n_instructions} instructions; pc_bits = {config.pc_bits} "

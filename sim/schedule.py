@@ -536,6 +536,13 @@ class _Engine:
             # Clip the in-flight and occupied intervals at the stopping cycle.
             self.busy[u] -= max(0, self.last_e[u] - stop)
             self.occ[u] -= max(0, self.occ_end[u] - stop)
+        if self.held >= 0:
+            # queue_depth 0: offered to its unit (the last one fetched) but never dispatched,
+            # so not part of the timeline.
+            for column in (self.A, self.D, self.P, self.E, self.unit, self.name):
+                del column[self.held :]
+            for column in (self.beats, self.mm_rows, self.macs_per_row):
+                del column[self.held :]
         return Schedule(
             stop=stop,
             error=code,

@@ -301,7 +301,9 @@ class _Stepper:
     def _hand_over(self, t: int) -> None:
         """queue_depth 0: from A, the instruction in the decode register is its unit's head."""
         op = self.f_op
-        if self.held or self.halted or t < self.f_A or not isinstance(op, Op) or op.unit == HALT:
+        if self.held is not None or self.halted or t < self.f_A:
+            return
+        if not isinstance(op, Op) or op.unit == HALT:
             return
         pops = tuple(c for f, c in _POPS.get(op.unit, ()) if getattr(op, f))
         pushes = tuple(c for f, c in _PUSHES.get(op.unit, ()) if getattr(op, f))
@@ -315,7 +317,7 @@ class _Stepper:
 
     def _fetch(self, t: int, popped: list[bool]) -> tuple[bool, tuple[ErrorCode, str] | None]:
         """Decode and dispatch at ``t``: (dispatched, decode or range error)."""
-        if self.halted or t < self.f_A or self.held:  # nothing to dispatch
+        if self.halted or t < self.f_A or self.held is not None:  # nothing to dispatch
             return False, None
         op = self.f_op
         if isinstance(op, tuple):
@@ -529,6 +531,7 @@ class _Stepper:
                 E=None if x.e < 0 else x.e,
             )
             for x in self.insts
+            if x is not self.held  # queue_depth 0: offered to its unit, never dispatched
         )
         if self.vcd is not None:
             self.vcd.finish(CYCLE_NS * cycles)

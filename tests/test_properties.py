@@ -139,7 +139,7 @@ def configs() -> st.SearchStrategy[AcceleratorConfig]:
             | st.integers(lut_rows + 64, lut_rows + 1024),
             bus_bytes=st.sampled_from([1, 2, 4, 8, 16]),
             mem_latency=st.integers(1, 6),
-            queue_depth=st.integers(1, 8),
+            queue_depth=st.integers(0, 8),
             token_depth=st.integers(1, 15),
         )
 

@@ -88,6 +88,18 @@ def scratchpad_buffers(cfg: AcceleratorConfig, mt: int) -> int:
     Two would do for double buffering, but with a load as long as its matmul the load unit
     then waits for every matmul's drain before refilling that buffer; more buffers let it run
     further ahead. Each buffer in flight holds a token, so at most ``token_depth``.
+
+    Parameters
+    ----------
+    cfg : AcceleratorConfig
+        The accelerator: ``sp_depth``, ``rows`` and ``token_depth`` bound the count.
+    mt : int
+        Rows per block (the input tile); a buffer takes ``mt + rows`` scratchpad rows.
+
+    Returns
+    -------
+    int
+        At least 2 (1 when ``token_depth`` is 1), at most ``token_depth``.
     """
     fit = cfg.sp_depth // (mt + cfg.rows)
     return max(min(2, cfg.token_depth), min(cfg.token_depth, fit))
@@ -279,7 +291,9 @@ def emit_matmul_layer(
                 | mtile.store(n0),
             )
         )
-    _interleave(em, loads, rest, nsp - 1)
+    # Without queues (queue_depth 0) a load that runs ahead holds fetch while it waits for its
+    # buffer, and the preload behind it with it: run ahead by at most the queue depth.
+    _interleave(em, loads, rest, min(nsp - 1, max(1, cfg.queue_depth)))
     if barrier_out:
         em.emit("sync", "pop_next", "push_prev", unit=Unit.EXECUTE)
     return placed

@@ -654,6 +654,31 @@ def test_a_lean_accelerator_runs_an_mlp() -> None:
     assert program.instructions == full.instructions
 
 
+def test_the_icebreaker_preset_runs_a_small_mlp_without_queues() -> None:
+    # queue_depth 0, 9-bit pcs: bit-exact, and loads run ahead by one tile only (further would
+    # hold up fetch while they wait for their buffer).
+    model, x = mlp_onnx(np.random.default_rng(3))
+    ice = PRESETS["icebreaker"]
+    with pytest.raises(CompileError) as e:
+        compile_model(model, ice, calibration=x, batch=4)
+    assert str(e.value).startswith("the program has ")
+    assert str(e.value).endswith(
+        " instructions; pc_bits = 9 counts at most 511 (a smaller batch or a larger array gives "
+        "fewer)"
+    )
+    rng = np.random.default_rng(1)
+    small = NetworkBuilder("small", inputs={"x": (4, 8)})
+    y = small.dense("x", rng.normal(0, 0.5, (8, 6)), rng.normal(0, 0.1, 6), act="relu")
+    xs = rng.normal(0, 1, (4, 8)).astype(np.float32)
+    program = compile_model(small.build(outputs=[y]), ice, calibration=xs)
+    name = program.outputs[0].name
+    sim = run(program, xs, backend="sim")
+    assert np.array_equal(sim.raw[name], run(program, xs, backend="golden").raw[name])
+    # Loads one tile ahead: 438 cycles. Six ahead (the buffers the scratchpad holds) took 669:
+    # each early load held fetch, and the preload behind it, until its buffer was free.
+    assert sim.stats["cycles"] == 438
+
+
 def test_a_lean_accelerator_names_every_layer_it_cannot_run() -> None:
     model, x = cnn_onnx(np.random.default_rng(7))
     with pytest.raises(CompileError) as e:

@@ -355,8 +355,8 @@ class RequantHarness(wiring.Component):
 
 class RoundHarness(wiring.Component):
     """``RequantRound`` alone: for every 64-bit ``prod`` (not only products of two int32) and
-    every 6-bit ``shift``, its ``(prod >> s) + bit (s - 1)`` equals the addition form
-    :func:`spec_round_sat`."""
+    every 6-bit ``shift``, its shift of ``2·prod`` (only the low bits, and a masked test of the
+    rest for sign copies) equals the addition form :func:`spec_round_sat`."""
 
     prod: In(signed(64))
     shift: In(6)

@@ -94,4 +94,5 @@ def test_without_queues_the_units_pop_from_the_decode_register() -> None:
         r = run_rtl(q0, words, bytes(0x200))
         s = simulate(q0, words, bytes(0x200))
         assert (r.error, r.error_pc, r.cycles) == (s.error, s.error_index or 0, s.cycles), text
+        assert r.counters == dict(s.counters), text
     assert r.cycles > 0 and s.error is ErrorCode.NONE

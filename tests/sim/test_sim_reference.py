@@ -47,7 +47,7 @@ def programs(draw: st.DrawFn) -> tuple[AcceleratorConfig, list[int]]:
         acc_depth=256,
         bus_bytes=draw(st.sampled_from([1, 2, 4, 8])),
         mem_latency=draw(st.integers(1, 4)),
-        queue_depth=draw(st.integers(1, 3)),
+        queue_depth=draw(st.integers(0, 3)),
         token_depth=draw(st.integers(1, 3)),
     )
     lanes = max(R, C)
