@@ -62,7 +62,7 @@ TARGETS: Mapping[str, BoardTarget] = MappingProxyType(
             family="ice40",
             preset="icebreaker",
             clk_hz=12_000_000,
-            soc_hz=15_000_000,  # the lean 1x1 preset reaches 15.8 MHz (docs/boards.md)
+            soc_hz=17_000_000,  # the lean 1x1 preset reaches about 18 MHz (docs/boards.md)
             mem_bytes=8 * 1024,
             imem_depth=256,
             # iCE40 UP5K: 5280 logic cells, 8 SB_MAC16, 30 SB_RAM40_4K (4 kbit each).
@@ -74,7 +74,7 @@ TARGETS: Mapping[str, BoardTarget] = MappingProxyType(
             family="ecp5",
             preset="ulx3s-85f",
             clk_hz=25_000_000,
-            soc_hz=20_000_000,  # the 8x8 preset reached 23 MHz before the decode pipeline
+            soc_hz=25_000_000,  # the 8x8 preset reaches 30.6 MHz (docs/boards.md)
             # The seed MLP's image (~113 KB) fits; more block RAM congests the router.
             mem_bytes=128 * 1024,
             imem_depth=2048,
