@@ -168,14 +168,17 @@ def _plots(
         label=f"roofline ({peak} MAC/cycle, {config.bus_bytes} B/cycle)",
     )
     for row in rows:
-        if row["macs"] and row["bytes"]:
+        # Intensity per byte on the busier port (a read and a write master), so that the roof
+        # at this intensity is the row's memory bound.
+        port_bytes = row["memory_bound"] * config.bus_bytes
+        if row["macs"] and port_bytes:
             ax.loglog(
-                row["macs"] / row["bytes"],
+                row["macs"] / port_bytes,
                 row["macs"] / row["cycles"],
                 "o",
                 label=f"{row['layer']} ({row['op']})",
             )
-    ax.set_xlabel("operational intensity (MAC per byte of external memory)")
+    ax.set_xlabel("operational intensity (MAC per byte on the busier memory port)")
     ax.set_ylabel("achieved MAC per cycle")
     ax.set_title(f"{name}: per-layer roofline")
     ax.legend(fontsize=6)
