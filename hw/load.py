@@ -1,6 +1,6 @@
 """The load unit: 2-D strided, byte-granular DMA from external memory into sp/acc rows."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -98,7 +98,12 @@ class LoadUnit(wiring.Component):
         m.submodules.meta = meta = SyncFIFO(width=meta_layout.size, depth=cfg.mem_latency + 2)
         nbytes = Mux(elem32, length * 4, length)
         nb = ((row_addr[:lg] if lg else 0) + nbytes + bus_bytes - 1) >> lg
-        last_beat = beat == nb - 1
+        last_beat = Signal()  # beat == nb - 1, registered like i_last and o_last below
+
+        def one_beat(addr: Value, n: Value) -> Value:
+            """A row of ``n`` bytes from ``addr`` takes a single bus beat."""
+            return ((addr[:lg] if lg else 0) + n) <= bus_bytes
+
         # Registered "this is the last row of the inner / outer loop": the comparisons with
         # n_inner - 1 would otherwise sit on the path from here to pop, tokens and errors.
         i_last = Signal()
@@ -162,15 +167,17 @@ class LoadUnit(wiring.Component):
                         o_last.eq(o + 2 == n_outer),
                         outer_addr.eq(outer_addr + stride_outer),
                         row_addr.eq(outer_addr + stride_outer),
+                        last_beat.eq(one_beat(outer_addr + stride_outer, nbytes)),
                     ]
                 with m.Else():
                     m.d.sync += [
                         i.eq(i + 1),
                         i_last.eq(i + 2 == n_inner),
                         row_addr.eq(row_addr + stride_inner),
+                        last_beat.eq(one_beat(row_addr + stride_inner, nbytes)),
                     ]
             with m.Else():
-                m.d.sync += beat.eq(beat + 1)
+                m.d.sync += [beat.eq(beat + 1), last_beat.eq(beat + 2 == nb)]
             with m.If(gen_last):
                 m.d.sync += active.eq(0)
         with m.If(pop_load):
@@ -192,6 +199,12 @@ class LoadUnit(wiring.Component):
                 i_last.eq(fields.n_inner == 1),
                 o_last.eq(fields.n_outer == 1),
                 beat.eq(0),
+                last_beat.eq(
+                    one_beat(
+                        fields.addr,
+                        Mux(fields.elem.as_value() == Elem.I32.value, fields.len * 4, fields.len),
+                    )
+                ),
                 row.eq(0),
                 row_addr.eq(fields.addr),
                 outer_addr.eq(fields.addr),
