@@ -14,7 +14,7 @@ import onnx
 from numpy.typing import ArrayLike
 
 from ..spec.config import AcceleratorConfig
-from ..spec.errors import CompileError
+from ..spec.errors import CompileError, ProgramError
 from ..spec.program import Program
 from .builder import NetworkBuilder
 from .codegen import emit_program
@@ -58,12 +58,10 @@ def compile_graph(
     for _name, run in pipeline:
         graph = run(graph)
     program = emit_program(graph, config)
-    if len(program.instructions) > config.max_instructions:
-        raise CompileError(
-            f"the program has {len(program.instructions)} instructions; pc_bits = "
-            f"{config.pc_bits} counts at most {config.max_instructions} (a smaller batch or a "
-            "larger array gives fewer)"
-        )
+    try:
+        config.check_program_length(len(program.instructions))
+    except ProgramError as e:
+        raise CompileError(f"{e} (a smaller batch or a larger array gives fewer)") from None
     meta: dict[str, Any] = dict(program.metadata)
     meta["passes"] = [name for name, _ in pipeline] + ["emit"]
     return Program(

@@ -96,7 +96,12 @@ class LoadUnit(wiring.Component):
             }
         )
         m.submodules.meta = meta = SyncFIFO(width=meta_layout.size, depth=cfg.mem_latency + 2)
-        nbytes = Mux(elem32, length * 4, length)
+
+        def row_bytes(i32: Value, n: Value) -> Value:
+            """Bytes of a row of ``n`` elements: int8, or int32 for ``elem=i32``."""
+            return Mux(i32, n * 4, n)
+
+        nbytes = row_bytes(elem32, length)
         nb = ((row_addr[:lg] if lg else 0) + nbytes + bus_bytes - 1) >> lg
         last_beat = Signal()  # beat == nb - 1, registered like i_last and o_last below
 
@@ -202,7 +207,7 @@ class LoadUnit(wiring.Component):
                 last_beat.eq(
                     one_beat(
                         fields.addr,
-                        Mux(fields.elem.as_value() == Elem.I32.value, fields.len * 4, fields.len),
+                        row_bytes(fields.elem.as_value() == Elem.I32.value, fields.len),
                     )
                 ),
                 row.eq(0),

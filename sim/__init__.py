@@ -51,28 +51,6 @@ _UNIT_NAMES = {0: "load", 1: "execute", 2: "store", HALT: "fetch"}
 MODES = ("fast", "step")
 
 
-def check_length(config: AcceleratorConfig, n_instructions: int) -> None:
-    """Refuse a program longer than the machine's pc can count.
-
-    Parameters
-    ----------
-    config : AcceleratorConfig
-        The machine; ``config.max_instructions`` is the limit.
-    n_instructions : int
-        The program's length in words.
-
-    Raises
-    ------
-    ProgramError
-        Naming the length, ``pc_bits`` and the limit.
-    """
-    if n_instructions > config.max_instructions:
-        raise ProgramError(
-            f"the program has {n_instructions} instructions; pc_bits = {config.pc_bits} "
-            f"counts at most {config.max_instructions}"
-        )
-
-
 def simulate(
     config: AcceleratorConfig,
     instructions: Sequence[int],
@@ -126,7 +104,7 @@ def simulate(
         raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
     if vcd is not None and mode != "step":
         raise ValueError("a VCD waveform needs the stepping mode: simulate(..., mode='step')")
-    check_length(config, len(instructions))
+    config.check_program_length(len(instructions))
     image = bytearray(memory)
     machine = Machine(config, image)
     if mode == "step":

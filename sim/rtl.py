@@ -164,14 +164,15 @@ def run_rtl_batch(
     simulator: str = "verilator",
     max_cycles: int = 1_000_000,
 ) -> list[RtlResult]:
-    """Run several ``(instructions, memory image)`` programs in one simulator process."""
-    from cocotb_tools.check_results import get_results
+    """Run several ``(instructions, memory image)`` programs in one simulator process.
 
-    from . import check_length
+    Raises :class:`ProgramError` for a program longer than ``config.pc_bits`` can count.
+    """
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
 
     for instructions, _ in programs:
-        check_length(config, len(instructions))
-    from cocotb_tools.runner import get_runner
+        config.check_program_length(len(instructions))
 
     directory = build(config, simulator)
     spec: dict[str, Any] = {

@@ -298,6 +298,14 @@ class _Stepper:
         self.f_A = t + 1
         self.f_op = self._decode(self.f_idx)
 
+    def _record(self, op: Op, d: int) -> _Inst:
+        """The fetched instruction ``op`` (in the decode register since f_A), dispatched at d."""
+        pops = tuple(c for f, c in _POPS.get(op.unit, ()) if getattr(op, f))
+        pushes = tuple(c for f, c in _PUSHES.get(op.unit, ()) if getattr(op, f))
+        x = _Inst(self.f_idx, op, _kind(op), self.f_A, d, pops, pushes)
+        self.insts.append(x)
+        return x
+
     def _hand_over(self, t: int) -> None:
         """queue_depth 0: from A, the instruction in the decode register is its unit's head."""
         op = self.f_op
@@ -305,11 +313,8 @@ class _Stepper:
             return
         if not isinstance(op, Op) or op.unit == HALT:
             return
-        pops = tuple(c for f, c in _POPS.get(op.unit, ()) if getattr(op, f))
-        pushes = tuple(c for f, c in _PUSHES.get(op.unit, ()) if getattr(op, f))
         # A head from d + 1 = A; d becomes the pop cycle (D = P) when it pops.
-        x = _Inst(self.f_idx, op, _kind(op), self.f_A, self.f_A - 1, pops, pushes)
-        self.insts.append(x)
+        x = self._record(op, self.f_A - 1)
         self.units[op.unit].queue.append(x)
         self.held = x
 
@@ -328,10 +333,7 @@ class _Stepper:
             # the next one.
             if len(unit.queue) + popped[op.unit] >= self.cfg.queue_depth:
                 return False, None
-        pops = tuple(c for f, c in _POPS.get(op.unit, ()) if getattr(op, f))
-        pushes = tuple(c for f, c in _PUSHES.get(op.unit, ()) if getattr(op, f))
-        x = _Inst(self.f_idx, op, _kind(op), self.f_A, t, pops, pushes)
-        self.insts.append(x)
+        x = self._record(op, t)
         if op.unit == HALT:
             self.halted, self.d_halt = True, t
             return True, None

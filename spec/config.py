@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from .errors import ConfigError
+from .errors import ConfigError, ProgramError
 from .isa import FORMATS_BY_NAME
 
 __all__ = ["PRESETS", "AcceleratorConfig", "Dataflow"]
@@ -206,6 +206,25 @@ class AcceleratorConfig:
     def max_instructions(self) -> int:
         """Longest program the pc can count: the pc past its end (an error there) must fit."""
         return (1 << self.pc_bits) - 1
+
+    def check_program_length(self, n_instructions: int) -> None:
+        """Refuse a program longer than the pc can count.
+
+        Parameters
+        ----------
+        n_instructions : int
+            The program's length in words.
+
+        Raises
+        ------
+        ProgramError
+            Naming the length, ``pc_bits`` and :attr:`max_instructions`.
+        """
+        if n_instructions > self.max_instructions:
+            raise ProgramError(
+                f"the program has {n_instructions} instructions; pc_bits = {self.pc_bits} "
+                f"counts at most {self.max_instructions}"
+            )
 
     @property
     def missing_opcodes(self) -> frozenset[str]:

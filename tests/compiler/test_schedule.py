@@ -13,6 +13,8 @@ from systolic.runtime import run
 from systolic.spec.config import PRESETS, AcceleratorConfig
 from systolic.spec.isa import LoadTarget, decode
 
+from .test_compiler import RECT
+
 TINY = PRESETS["tiny"]
 DEFAULT = PRESETS["default"]
 
@@ -66,18 +68,6 @@ def test_loads_run_ahead_of_a_fused_pool() -> None:
     assert np.array_equal(sim.raw[y], run(program, x, backend="golden").raw[y])
 
 
-RECT = AcceleratorConfig(
-    rows=3,
-    cols=5,
-    sp_depth=128,
-    acc_depth=128,
-    bus_bytes=4,
-    mem_latency=3,
-    queue_depth=2,
-    token_depth=3,
-)
-
-
 @pytest.mark.parametrize(
     "config",
     [
@@ -88,8 +78,18 @@ RECT = AcceleratorConfig(
         TINY.replace(token_depth=2, queue_depth=1),
         TINY.replace(sp_depth=64),  # two buffers at most
         DEFAULT.replace(queue_depth=1),
+        TINY.replace(queue_depth=0),  # units pop from the decode register
     ],
-    ids=["8x8", "tiny", "rect", "one-token", "one-queue-slot", "small-sp", "8x8-one-slot"],
+    ids=[
+        "8x8",
+        "tiny",
+        "rect",
+        "one-token",
+        "one-queue-slot",
+        "small-sp",
+        "8x8-one-slot",
+        "no-queues",
+    ],
 )
 @pytest.mark.parametrize(
     ("shape", "cout", "pool", "pad"),
