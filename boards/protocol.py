@@ -47,7 +47,9 @@ __all__ = [
 ]
 
 MAGIC = b"SYST"
-VERSION = 4  # 2: vector_unit, act_lut, counter_bits in INFO; 3: lut_pes; 4: pc_bits, perf_counters
+# 2: vector_unit, act_lut, counter_bits in INFO; 3: lut_pes; 4: pc_bits, perf_counters;
+# 5: requant_passes
+VERSION = 5
 ACK = 0x5A
 ACK_DROPPED = 0x5B
 NAK = 0xEE

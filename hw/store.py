@@ -21,7 +21,11 @@ from .requant import RequantMultiply, RequantRound
 
 __all__ = ["StoreUnit"]
 
-PIPE = 4  # acc read → multiply → round/shift/saturate → activation → row out (docs/timing.md)
+
+def pipe_stages(config: AcceleratorConfig) -> int:
+    """Cycles from a row's read to its leaving post-processing: acc read → multiply (one cycle
+    per requantisation pass) → round/shift/saturate → activation → row out (docs/timing.md)."""
+    return 3 + config.requant_passes
 
 
 class _Kind(enum.Enum, shape=3):
@@ -63,6 +67,8 @@ class StoreUnit(wiring.Component):
         m = Module()
         cfg = self.config
         C = cfg.cols
+        passes, lanes = cfg.requant_passes, cfg.requant_lanes
+        pipe = pipe_stages(cfg)
         bus_bytes = cfg.bus_bytes
         lg = bus_bytes.bit_length() - 1
 
@@ -117,8 +123,10 @@ class StoreUnit(wiring.Component):
         nb = Mux(tgt_sp, 1, ((dest[:lg] if lg else 0) + nbytes + bus_bytes - 1) >> lg)
         read_now = rd_active & (rd_wait == 0)
         last_row = (i == n_inner - 1) & (o == n_outer - 1)
+        # The next row is read when this one's beats are out and its passes are through.
+        spacing = nb if passes == 1 else Mux(nb > passes, nb, passes)
         with m.If(read_now):
-            m.d.sync += [rd_wait.eq(nb - 1), row.eq(row + 1)]
+            m.d.sync += [rd_wait.eq(spacing - 1), row.eq(row + 1)]
             with m.If(last_row):
                 m.d.sync += rd_active.eq(0)
             with m.If(i == n_inner - 1):
@@ -145,30 +153,67 @@ class StoreUnit(wiring.Component):
             info.last.eq(last_row),
         ]
         infos = [info]
-        for n in range(PIPE):
+        for n in range(pipe):
             nxt = Signal(info_layout, name=f"info_{n + 1}")
             m.d.sync += nxt.eq(infos[-1])
             infos.append(nxt)
 
         acc = self.acc_rd.data
-        # Stage 1: multiply.
-        prod = Signal(data.ArrayLayout(signed(64), C))
+        # Stage 1: multiply, `lanes` columns per cycle: group k of a row read at T goes at
+        # T + 1 + k, from the memory's output for k = 0 and from a copy of the row after.
+        k1 = Signal(range(passes), init=passes - 1)  # the group in stage 1
+        k2 = Signal(range(passes), init=passes - 1)  # the group in stage 2
+        with m.If(read_now):
+            m.d.sync += k1.eq(0)
+        with m.Elif(k1 != passes - 1):
+            m.d.sync += k1.eq(k1 + 1)
+        m.d.sync += k2.eq(k1)
+        if passes == 1:
+            group_acc = acc.as_value()
+            row_copy = acc.as_value()
+            group_mult = mult.as_value()
+            group_shift = shift.as_value()
+        else:
+            held = Signal(acc_row(cfg))
+            with m.If(infos[1].valid):
+                m.d.sync += held.eq(acc)
+            row_copy = held.as_value()
+            group_acc = Mux(infos[1].valid, acc.as_value(), held.as_value()).word_select(
+                k1, 32 * lanes
+            )
+            group_mult = mult.as_value().word_select(k1, 32 * lanes)
+            group_shift = shift.as_value().word_select(k2, 6 * lanes)
+        prod = Signal(data.ArrayLayout(signed(64), lanes))
         raw1 = Signal(acc_row(cfg))
         products = []
-        for j in range(C):
+        for j in range(lanes):
             m.submodules[f"rq_mul_{j}"] = rq_mul = RequantMultiply()
-            m.d.comb += [rq_mul.acc.eq(acc[j].as_signed()), rq_mul.mult.eq(mult[j])]
+            m.d.comb += [
+                rq_mul.acc.eq(group_acc.word_select(j, 32).as_signed()),
+                rq_mul.mult.eq(group_mult.word_select(j, 32).as_signed()),
+            ]
             products.append(rq_mul.prod)
-        m.d.sync += [prod.eq(Cat(*products)), raw1.eq(acc)]
-        # Stage 2: round half up, shift, saturate.
+        # The raw int32 row skips the arithmetic: copied when the last group is multiplied.
+        m.d.sync += [prod.eq(Cat(*products)), raw1.eq(row_copy)]
+        # Stage 2: round half up, shift, saturate; group k fills q's lanes k·lanes ...
         q = Signal(data.ArrayLayout(signed(8), C))
         raw2 = Signal(acc_row(cfg))
         sat = []
-        for j in range(C):
+        for j in range(lanes):
             m.submodules[f"rq_round_{j}"] = rq_round = RequantRound()
-            m.d.comb += [rq_round.prod.eq(prod[j]), rq_round.shift.eq(shift[j])]
+            m.d.comb += [
+                rq_round.prod.eq(prod[j]),
+                rq_round.shift.eq(group_shift.word_select(j, 6)),
+            ]
             sat.append(rq_round.q)
-        m.d.sync += [q.eq(Cat(*sat)), raw2.eq(raw1)]
+        if passes == 1:
+            m.d.sync += q.eq(Cat(*sat))
+        else:
+            with m.Switch(k2):
+                for k in range(passes):
+                    with m.Case(k):
+                        m.d.sync += q.as_value()[k * 8 * lanes : (k + 1) * 8 * lanes].eq(Cat(*sat))
+        m.d.sync += raw2.eq(raw1)
         # Stage 3: clamp, or look the value up (the LUT memories answer in stage 4).
         y = Signal(data.ArrayLayout(signed(8), C))
         raw3 = Signal(acc_row(cfg))
@@ -208,7 +253,7 @@ class StoreUnit(wiring.Component):
         )
 
         # ---- store: beat stage -------------------------------------------------------------
-        out = infos[PIPE]
+        out = infos[pipe]
         beat = Signal(beats_shape)
         outstanding = Signal(8)
         hold = Signal(self.row_bytes * 8 + bus_bytes * 8)

@@ -27,7 +27,7 @@ from ..spec.isa import ErrorCode, Opcode
 from .checks import decode_checked
 from .decode import EXEC_UNIT, HALT, LOAD_UNIT, STORE_UNIT, Op
 from .result import SimError
-from .state import Machine, transfer_beats
+from .state import Machine, store_beat_runs, transfer_beats
 
 __all__ = ["Schedule", "run_schedule"]
 
@@ -121,8 +121,9 @@ class Schedule:
 
     ``A`` ... ``macs_per_row`` are per dispatched instruction (``P``/``E`` are ``None`` if it
     never popped; ``beats`` are a load's or DRAM store's bus beats, ``mm_rows`` a matmul's
-    rows). ``busy`` ... ``pops`` are per unit (load, execute, store), already clipped at the
-    stopping cycle.
+    rows; ``wr_runs`` a DRAM store's beats as runs ``(first cycle after P, beats)``).
+    ``busy`` ... ``pops`` are per unit (load, execute, store), already clipped at the stopping
+    cycle.
     """
 
     stop: int
@@ -136,6 +137,7 @@ class Schedule:
     unit: list[int]
     name: list[str]
     beats: list[int]
+    wr_runs: dict[int, tuple[tuple[int, int], ...]]
     mm_rows: list[int]
     macs_per_row: list[int]
     busy: list[int]
@@ -192,6 +194,7 @@ class _Engine:
         self.unit: list[int] = []
         self.name: list[str] = []
         self.beats: list[int] = []
+        self.wr_runs: dict[int, tuple[tuple[int, int], ...]] = {}
         self.mm_rows: list[int] = []
         self.macs_per_row: list[int] = []
         # Per unit.
@@ -389,7 +392,7 @@ class _Engine:
         else:
             if kind == K_STORE_DRAM:
                 eb = 4 if v["elem"] == 1 else 1
-                beats = transfer_beats(
+                runs = store_beat_runs(
                     v["addr"],
                     v["n_inner"],
                     v["n_outer"],
@@ -397,13 +400,16 @@ class _Engine:
                     v["stride_outer"],
                     v["len"] * eb,
                     cfg.bus_bytes,
+                    cfg.requant_passes,
                 )
-                self.beats[i] = beats
+                self.beats[i] = sum(n for _, n in runs)
+                self.wr_runs[i] = runs
                 self.bytes_written += v["n_inner"] * v["n_outer"] * v["len"] * eb
-                end = t + 4 + beats + cfg.mem_latency
+                end = t + runs[-1][0] + runs[-1][1] - 1 + cfg.mem_latency  # last beat + L
                 m.store(v)
             elif kind == K_STORE_SP:
-                end = t + v["n_inner"] * v["n_outer"] + 4
+                # One row per `requant_passes` cycles from P+1; each written 3 + passes later.
+                end = t + v["n_inner"] * v["n_outer"] * cfg.requant_passes + 4
                 self.store_sp.append((t, end))
                 m.store(v)
             elif kind == K_CFG_QUANT:
@@ -555,6 +561,7 @@ class _Engine:
             unit=self.unit,
             name=self.name,
             beats=self.beats,
+            wr_runs=self.wr_runs,
             mm_rows=self.mm_rows,
             macs_per_row=self.macs_per_row,
             busy=self.busy,

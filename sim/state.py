@@ -20,7 +20,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..spec.config import AcceleratorConfig
 
-__all__ = ["Machine", "round_shift", "row_starts", "transfer_beats"]
+__all__ = ["Machine", "round_shift", "row_starts", "store_beat_runs", "transfer_beats"]
 
 I64 = npt.NDArray[np.int64]
 _ACT_CLAMP, _ACT_LUT = 1, 2
@@ -59,6 +59,37 @@ def transfer_beats(
         return n_inner * n_outer * ((addr % bus + nbytes + bus - 1) // bus)
     starts = row_starts(addr, n_inner, n_outer, s_inner, s_outer)
     return int(((starts % bus + nbytes + bus - 1) // bus).sum())
+
+
+def store_beat_runs(
+    addr: int,
+    n_inner: int,
+    n_outer: int,
+    s_inner: int,
+    s_outer: int,
+    nbytes: int,
+    bus: int,
+    passes: int,
+) -> tuple[tuple[int, int], ...]:
+    """A DRAM store's bus beats as runs ``(first cycle after P, beats)`` (docs/timing.md).
+
+    Row r is read at ``T_r`` (``T_0 = P + 1``, ``T_{r+1} = T_r + max(nb_r, passes)``) and its
+    ``nb_r`` beats issue back to back from ``T_r + 3 + passes``. They run on into the next
+    row's unless a row has fewer beats than ``passes``.
+    """
+    first = 4 + passes
+    if s_inner % bus == 0 and s_outer % bus == 0:
+        nb = (addr % bus + nbytes + bus - 1) // bus
+        if nb >= passes or n_inner * n_outer == 1:
+            return ((first, n_inner * n_outer * nb),)
+    beats = (row_starts(addr, n_inner, n_outer, s_inner, s_outer) % bus + nbytes + bus - 1) // bus
+    if passes == 1 or bool((beats[:-1] >= passes).all()):
+        return ((first, int(beats.sum())),)
+    starts = first + np.concatenate(([0], np.cumsum(np.maximum(beats, passes))[:-1]))
+    cut = np.flatnonzero(beats[:-1] < passes) + 1  # a gap before each of these rows
+    bounds = np.concatenate(([0], cut, [len(beats)]))
+    sums = np.add.reduceat(beats, bounds[:-1])
+    return tuple((int(starts[b]), int(n)) for b, n in zip(bounds[:-1], sums, strict=True))
 
 
 def _last_writes(targets: I64) -> I64:

@@ -45,7 +45,7 @@ def counters(s: Schedule) -> dict[str, int]:
         elif unit == LOAD_UNIT and s.beats[i]:
             rd += min(s.beats[i], max(0, stop - p))  # beats at P+1 .. P+N
         elif unit == STORE_UNIT and s.beats[i]:
-            wr += min(s.beats[i], max(0, stop - p - 4))  # beats at P+5 .. P+4+N
+            wr += sum(min(n, max(0, stop - p - first + 1)) for first, n in s.wr_runs[i])
     return {
         "cycles": stop + 1,
         "load_busy": s.busy[LOAD_UNIT],

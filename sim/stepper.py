@@ -84,6 +84,7 @@ class _Inst:
     p: int = -1  # -1 until it pops
     e: int = -1
     beats: int = 0  # bus beats of a load or DRAM store
+    wr_beats: frozenset[int] = frozenset()  # a DRAM store's beat cycles, after P
     rows: int = 0  # rows a matmul issues
     macs_per_row: int = 0
 
@@ -134,14 +135,30 @@ class StepRun:
     timeline: tuple[TimelineEntry, ...]
 
 
-def _beats(v: Mapping[str, int], nbytes: int, bus: int) -> int:
-    """``Σ_r ⌈(a_r mod B + nbytes) / B⌉`` over the rows ``a_r`` of a 2-D transfer."""
-    total = 0
+def _row_beats(v: Mapping[str, int], nbytes: int, bus: int) -> list[int]:
+    """``⌈(a_r mod B + nbytes) / B⌉`` for each row ``a_r`` of a 2-D transfer."""
+    beats = []
     for o in range(v["n_outer"]):
         base = v["addr"] + o * v["stride_outer"]
         for i in range(v["n_inner"]):
-            total += ((base + i * v["stride_inner"]) % bus + nbytes + bus - 1) // bus
-    return total
+            beats.append(((base + i * v["stride_inner"]) % bus + nbytes + bus - 1) // bus)
+    return beats
+
+
+def _beats(v: Mapping[str, int], nbytes: int, bus: int) -> int:
+    """``Σ_r ⌈(a_r mod B + nbytes) / B⌉`` over the rows ``a_r`` of a 2-D transfer."""
+    return sum(_row_beats(v, nbytes, bus))
+
+
+def _store_beat_offsets(row_beats: list[int], passes: int) -> list[int]:
+    """Cycles after P of a DRAM store's beats: row r is read at ``T_r`` (``T_0 = P + 1``,
+    ``T_{r+1} = T_r + max(nb_r, passes)``) and its beats follow at ``T_r + 3 + passes ...``."""
+    offsets: list[int] = []
+    t_r = 1
+    for nb in row_beats:
+        offsets.extend(range(t_r + 3 + passes, t_r + 3 + passes + nb))
+        t_r += max(nb, passes)
+    return offsets
 
 
 class _Stepper:
@@ -257,14 +274,18 @@ class _Stepper:
             end, free = t + 1 + R + C, t + 1
         elif k == "store_dram":
             eb = 4 if v["elem"] == 1 else 1
-            x.beats = _beats(v, v["len"] * eb, self.cfg.bus_bytes)
-            # Rows are read from P+1 and leave post-processing 4 cycles later; their beats
-            # follow back to back, at P+5 .. P+4+N; the last is acknowledged L cycles later.
-            end = t + 4 + x.beats + L
+            offsets = _store_beat_offsets(
+                _row_beats(v, v["len"] * eb, self.cfg.bus_bytes), self.cfg.requant_passes
+            )
+            x.beats = len(offsets)
+            x.wr_beats = frozenset(offsets)
+            # The last beat is acknowledged L cycles later.
+            end = t + offsets[-1] + L
             self.bytes_written += v["n_inner"] * v["n_outer"] * v["len"] * eb
             m.store(v)
         elif k == "store_sp":
-            end = t + v["n_inner"] * v["n_outer"] + 4
+            # One row per `requant_passes` cycles from P+1; each written 3 + passes later.
+            end = t + v["n_inner"] * v["n_outer"] * self.cfg.requant_passes + 4
             m.store(v)
         elif k == "cfg_quant":
             end = t + 3
@@ -438,7 +459,7 @@ class _Stepper:
                 self.array_busy += 1
                 self.macs += y.macs_per_row
         for y in self.units[STORE_UNIT].flight:
-            if y.p + 4 < t <= y.p + 4 + y.beats:
+            if t - y.p in y.wr_beats:
                 self.wr_beats += 1
         return anything
 
@@ -479,7 +500,7 @@ class _Stepper:
         values += counts
         rd = any(y.p < t <= y.p + y.beats for y in self.units[LOAD_UNIT].flight)
         mm = any(y.p < t <= y.p + y.rows for y in self.units[EXEC_UNIT].flight)
-        wr = any(y.p + 4 < t <= y.p + 4 + y.beats for y in self.units[STORE_UNIT].flight)
+        wr = any(t - y.p in y.wr_beats for y in self.units[STORE_UNIT].flight)
         values += [int(mm), int(rd), int(wr)]
         values += [0, 0] if stop is None else [1, int(stop[0].value)]
         self.vcd.sample(CYCLE_NS * t, values)

@@ -82,6 +82,12 @@ class AcceleratorConfig:
     perf_counters : bool
         Build the performance counters other than ``cycles``. Without them they read as 0
         (statistics that need them are not reported from the RTL or a board).
+    requant_passes : int
+        Cycles an accumulator row takes through the store unit's requantisation: its
+        ``cols // requant_passes`` multipliers (each a 32x32 product, several DSP blocks) take
+        the row's columns in that many groups. A divisor of ``cols``; more passes save DSP
+        blocks and logic, and a store then reads a row every ``max(beats, requant_passes)``
+        cycles (docs/timing.md).
 
     Raises
     ------
@@ -121,6 +127,7 @@ class AcceleratorConfig:
     lut_pes: int = 0
     pc_bits: int = 32
     perf_counters: bool = True
+    requant_passes: int = 1
 
     def __post_init__(self) -> None:
         self._check_int("rows", 1, _MAX_DIM)
@@ -155,6 +162,11 @@ class AcceleratorConfig:
         self._check_int(
             "lut_pes", 0, self.rows * self.cols, why=f" (the array has {self.rows * self.cols} PEs)"
         )
+        self._check_int("requant_passes", 1, self.cols, why=f" (cols = {self.cols})")
+        if self.cols % self.requant_passes:
+            raise ConfigError(
+                f"requant_passes must divide cols = {self.cols}, got {self.requant_passes}"
+            )
         if isinstance(self.dataflow, str) and self.dataflow in {d.value for d in Dataflow}:
             # The name as written in TOML or to_dict(): accepted, stored as the enum.
             object.__setattr__(self, "dataflow", Dataflow(self.dataflow))
@@ -196,6 +208,11 @@ class AcceleratorConfig:
     @property
     def peak_macs_per_cycle(self) -> int:
         return self.rows * self.cols
+
+    @property
+    def requant_lanes(self) -> int:
+        """Requantisation multipliers of the store unit: a row's columns per pass."""
+        return self.cols // self.requant_passes
 
     @property
     def lut_rows(self) -> int:
@@ -323,6 +340,11 @@ class AcceleratorConfig:
                 f"vector unit {'yes' if self.vector_unit else 'no'}, "
                 f"activation LUT {'yes' if self.act_lut else 'no'}, "
                 f"{self.counter_bits}-bit counters, {self.lut_pes} PEs without a DSP",
+            ),
+            (
+                "requant",
+                f"{self.requant_lanes} lanes, {self.requant_passes} "
+                f"pass{'es' if self.requant_passes > 1 else ''} per accumulator row",
             ),
             (
                 "build",

@@ -54,6 +54,11 @@ def test_keyword_only() -> None:
             "lut_pes must be an integer in [0, 6] (the array has 6 PEs), got 7",
         ),
         (
+            {"cols": 8, "requant_passes": 0},
+            "requant_passes must be an integer in [1, 8] (cols = 8), got 0",
+        ),
+        ({"cols": 6, "requant_passes": 4}, "requant_passes must divide cols = 6, got 4"),
+        (
             {"act_lut": False, "acc_depth": 0},
             "acc_depth must be an integer in [1, 65536], got 0",
         ),

@@ -141,6 +141,7 @@ def configs() -> st.SearchStrategy[AcceleratorConfig]:
             mem_latency=st.integers(1, 6),
             queue_depth=st.integers(0, 8),
             token_depth=st.integers(1, 15),
+            requant_passes=st.sampled_from([d for d in range(1, cols + 1) if cols % d == 0]),
         )
 
     return st.tuples(st.integers(1, 9), st.integers(1, 9)).flatmap(machines)

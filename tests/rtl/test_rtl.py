@@ -23,7 +23,8 @@ from .. import progs
 
 CONFIGS = {
     "tiny": PRESETS["tiny"],
-    # Non-square, lanes (5) not a multiple of the bus (4 bytes), short queues and tokens.
+    # Non-square, lanes (5) not a multiple of the bus (4 bytes), short queues and tokens, one
+    # requantisation lane (int8 rows have fewer beats than passes: gaps between their beats).
     "rect": AcceleratorConfig(
         rows=3,
         cols=5,
@@ -33,6 +34,7 @@ CONFIGS = {
         mem_latency=3,
         queue_depth=2,
         token_depth=3,
+        requant_passes=5,
     ),
     # Built without the vector unit and the LUT, 32-bit counters and only `cycles`, no queues
     # (units pop from the decode register), 8-bit pcs, half the PEs without a DSP: the iCE40
@@ -52,6 +54,7 @@ CONFIGS = {
         lut_pes=3,  # half of the PEs multiply in logic (the DSP budget)
         pc_bits=8,
         perf_counters=False,
+        requant_passes=3,
     ),
 }
 SIMULATORS = ["icarus", "verilator"]

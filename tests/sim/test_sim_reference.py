@@ -49,6 +49,7 @@ def programs(draw: st.DrawFn) -> tuple[AcceleratorConfig, list[int]]:
         mem_latency=draw(st.integers(1, 4)),
         queue_depth=draw(st.integers(0, 3)),
         token_depth=draw(st.integers(1, 3)),
+        requant_passes=draw(st.sampled_from([d for d in range(1, C + 1) if C % d == 0])),
     )
     lanes = max(R, C)
     words = []

@@ -155,6 +155,47 @@ def test_tokens_and_store_one_at_a_time() -> None:
     assert r.stats.units["execute"].stall_tokens == 5
 
 
+def test_requantisation_passes_space_rows_and_leave_gaps_between_beats() -> None:
+    # One requantisation lane for C = 4 columns: a row takes 4 passes.
+    r = run(
+        """
+        store target=dram src=0 len=4 n_inner=2 addr=3 stride_inner=4
+        store target=dram src=0 len=4 n_inner=2 addr=0 stride_inner=16 elem=i32
+        store target=sp src=0 len=4 n_inner=3 addr=0 stride_inner=1
+        halt
+        """,
+        T.replace(requant_passes=4),
+    )
+    # 0: P=1. Rows at d = 3, 7: nb = 2 each (as in the test above). T0 = 2, T1 = T0 +
+    #    max(2, 4) = 6; a row leaves 3 + 4 = 7 cycles after its read: beats 9,10 and 13,14
+    #    (a gap of two cycles); E = 14 + L = 17.
+    # 1: P = E0 + 1 = 18. int32 rows of 16 bytes, aligned: nb = 4 = passes, so no gaps:
+    #    T0 = 19, T1 = 23; beats 26..29 and 30..33; E = 33 + 3 = 36.
+    # 2: P = 37. Scratchpad rows are read every 4 cycles: T = 38, 42, 46; the last is
+    #    written at 46 + 7 = 53 = E.  halt: A = 3. Done at 54: cycles 55.
+    assert times(r) == [(0, 0, 1, 17), (1, 1, 18, 36), (2, 2, 37, 53), (3, 3, None, None)]
+    assert cycles(r) == 55
+    # store_busy = |[1,17]| + |[18,36]| + |[37,53]| = 53. store_stall: a head waits for the
+    # unit in 2..17 (the second store) and 19..36 (the third; at 18 the unit pops) = 16 + 18.
+    counters(r, cycles=55, store_busy=53, store_stall=34, wr_beats=12)
+    # Stopped in the gap of the first store: two of its four beats are out.
+    stopped = run(
+        """
+        store target=dram src=0 len=4 n_inner=2 addr=3 stride_inner=4
+        load target=sp dst=0 len=4 n_inner=3 addr=0 push_next
+        load target=sp dst=0 len=4 n_inner=3 addr=0 push_next
+        halt
+        """,
+        T.replace(requant_passes=4, token_depth=1),
+    )
+    # store: P=1, beats 9,10 and 13,14 as above. load 1: P=2, N=3, F=5, E = 2+3+3+1 = 9.
+    # load 2: P=5, E=12: its push finds the counter full (token_depth 1), so the machine
+    # stops at 12, between the store's second and third beats. load_busy = |[2,12]| = 11,
+    # load_stall: load 2 waits for the unit in 3, 4; store_busy = |[1,12]|.
+    assert (stopped.error, stopped.error_index) == (ErrorCode.TOKEN_OVERFLOW, 2)
+    counters(stopped, cycles=13, load_busy=11, load_stall=2, store_busy=12, rd_beats=6, wr_beats=2)
+
+
 def test_cfg_quant_and_cfg_lut_latency() -> None:
     r = run("cfg_quant mult_row=0 shift_row=1\ncfg_lut slot=0 src=0\nsync unit=store\nhalt")
     # 0: P=1, E=P+3=4, F=5.  1: D=1, P=5, E=P+257=262, F=263.
