@@ -56,6 +56,7 @@ formal: setup
 bench: setup
 	$(PY) benchmarks/sim_speed.py
 	$(PY) benchmarks/layers.py
+	$(PY) benchmarks/requant_passes.py
 	$(PY) benchmarks/scalesim_compare.py
 
 docs: setup

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.config import AcceleratorConfig
-from .pe import ACC, OPERAND, PE
+from .pe import ACC, OPERAND, PE, psum_bits
 from .skew import Skew
 
 __all__ = ["Array", "SystolicCore"]
@@ -29,7 +29,7 @@ class Array(wiring.Component):
                 "flip": In(config.rows),
                 "w": In(data.ArrayLayout(OPERAND, config.cols)),
                 "w_shift": In(1),
-                "psum": Out(data.ArrayLayout(ACC, config.cols)),
+                "psum": Out(data.ArrayLayout(signed(psum_bits(config.rows - 1)), config.cols)),
             }
         )
 
@@ -38,7 +38,11 @@ class Array(wiring.Component):
         rows, cols = self.config.rows, self.config.cols
         first_lut = rows * cols - self.config.lut_pes  # the DSP budget: the rest use logic
         pes = [
-            [PE(lut_multiply=i * cols + j >= first_lut) for j in range(cols)] for i in range(rows)
+            [
+                PE(lut_multiply=i * cols + j >= first_lut, psum_bits=psum_bits(i))
+                for j in range(cols)
+            ]
+            for i in range(rows)
         ]
         for i in range(rows):
             for j in range(cols):
@@ -94,7 +98,9 @@ class SystolicCore(wiring.Component):
         m.submodules.skew = skew = Skew(shape=OPERAND, lanes=rows)
         m.submodules.flip_skew = flip_skew = Skew(shape=1, lanes=rows)
         m.submodules.array = array = Array(self.config)
-        m.submodules.deskew = deskew = Skew(shape=ACC, lanes=self.config.cols, reverse=True)
+        # Sums leave the array at the last row's width; de-skewed at it, then sign-extended.
+        out_shape = signed(psum_bits(rows - 1))
+        m.submodules.deskew = deskew = Skew(shape=out_shape, lanes=self.config.cols, reverse=True)
         m.d.comb += [
             skew.i.eq(self.in_row),
             flip_skew.i.eq(self.in_flip.replicate(rows)),
@@ -103,7 +109,7 @@ class SystolicCore(wiring.Component):
             array.w.eq(self.w_row),
             array.w_shift.eq(self.w_shift),
             deskew.i.eq(array.psum),
-            self.out_row.eq(deskew.o),
+            *(self.out_row[j].eq(deskew.o[j]) for j in range(self.config.cols)),
         ]
         # Validity only needs the total delay, not a per-lane copy.
         valid = self.in_valid

@@ -164,7 +164,7 @@ class ExecuteUnit(wiring.Component):
                         f = head.vector
                         m.d.sync += [
                             kind.eq(_Kind.VECTOR),
-                            count.eq(f.n * 2),
+                            count.eq(f.n * 2 + 1),  # 2 per row, then one empty cycle
                             vop.eq(f.op),
                             dst.eq(f.dst),
                             va.eq(f.a),
@@ -263,11 +263,17 @@ class ExecuteUnit(wiring.Component):
         if R + C == 1:  # pragma: no cover
             read_stage = entry
 
-        # ---- vector unit: II 2, reads a then b, writes two cycles after b -------------------
+        # ---- vector unit: II 2, reads a then b, writes three cycles after b -----------------
+        # Stage 1 (b's data arrives) applies the operation; stage 2 rounds and shifts into
+        # `res`, which is written the cycle after. A row's operands may be the row just
+        # computed: a and b are then taken from `res` (forwarding) instead of the memory,
+        # which they were read from before that write. The issue's last cycle is empty, so a
+        # following matmul's first write and old-value read come after the last vector write.
         if cfg.vector_unit:
             vec_issue = kind == _Kind.VECTOR
             vrow = k >> 1
-            read_a = vec_issue & ~k[0]
+            in_rows = k != count - 1
+            read_a = vec_issue & ~k[0] & in_rows
             read_b = vec_issue & k[0]
             a_addr = va + vrow * va_stride
             b_addr = vb + vrow * vb_stride
@@ -277,12 +283,19 @@ class ExecuteUnit(wiring.Component):
             row_dst = Signal(16)
             b_pending = Signal()
             a_val = Signal(acc_row(cfg))
+            value_layout = data.ArrayLayout(signed(49), C)
+            value = Signal(value_layout)  # stage 1 → 2
+            v_valid = Signal()
+            v_dst = Signal(16)
+            v_last = Signal()
             res = Signal(acc_row(cfg))
             res_valid = Signal()
             res_dst = Signal(16)
             res_retire = Signal()
             row_last = Signal()
             b_last = Signal()
+            fwd_a = Signal()  # operand a of the row in stage 1 is `res`
+            fwd_b = Signal()
             m.d.sync += [
                 a_pending.eq(read_a),
                 b_pending.eq(read_b),
@@ -291,39 +304,50 @@ class ExecuteUnit(wiring.Component):
                 m.d.sync += [
                     a_pending_addr.eq(a_addr),
                     row_dst.eq(d_addr),
-                    row_last.eq(k == count - 2),
+                    row_last.eq(k == count - 3),
                 ]
-            forward = res_valid & (res_dst == a_pending_addr)
+            # The row in stage 2 while a row's a (b) is read is the one in `res` when that row
+            # computes; its write comes one cycle after.
             with m.If(a_pending):
-                m.d.sync += a_val.eq(Mux(forward, res, self.acc_rd.data))
+                m.d.sync += [
+                    a_val.eq(self.acc_rd.data),
+                    fwd_a.eq(v_valid & (v_dst == a_pending_addr)),
+                ]
             with m.If(read_b):
-                m.d.sync += b_last.eq(row_last)
+                m.d.sync += [b_last.eq(row_last), fwd_b.eq(v_valid & (v_dst == b_addr))]
             b_dst = Signal(16)
             with m.If(a_pending):
                 m.d.sync += b_dst.eq(row_dst)
-            # Compute when operand b arrives.
+            # Stage 1: the operation, when operand b arrives.
             lanes = []
             for j in range(C):
-                a = a_val[j].as_signed()
-                b = Mux(b_imm, imm, self.acc_rd.data[j].as_signed())
-                value = Signal(signed(49), name=f"vec_value_{j}")
+                a = Mux(fwd_a, res[j], a_val[j]).as_signed()
+                b = Mux(b_imm, imm, Mux(fwd_b, res[j], self.acc_rd.data[j]).as_signed())
+                lane = Signal(signed(49), name=f"vec_value_{j}")
                 with m.Switch(vop):
                     with m.Case(VecOp.ADD):
-                        m.d.comb += value.eq(a + b)
+                        m.d.comb += lane.eq(a + b)
                     with m.Case(VecOp.SUB):
-                        m.d.comb += value.eq(a - b)
+                        m.d.comb += lane.eq(a - b)
                     with m.Case(VecOp.MUL):
-                        m.d.comb += value.eq(a * b[:16].as_signed())
+                        m.d.comb += lane.eq(a * b[:16].as_signed())
                     with m.Case(VecOp.MAX):
-                        m.d.comb += value.eq(Mux(a > b, a, b))
+                        m.d.comb += lane.eq(Mux(a > b, a, b))
                     with m.Case(VecOp.MIN):
-                        m.d.comb += value.eq(Mux(a < b, a, b))
-                # Round half up: (v >> s) plus the last bit shifted out.
-                half = Mux(vshift == 0, 0, (value >> (vshift - 1)[:6])[0])
-                lanes.append(((value >> vshift) + half)[:32])
-            m.d.sync += [res_valid.eq(b_pending), res_retire.eq(b_pending & b_last)]
+                        m.d.comb += lane.eq(Mux(a < b, a, b))
+                lanes.append(lane)
+            m.d.sync += [v_valid.eq(b_pending), v_last.eq(b_pending & b_last)]
             with m.If(b_pending):
-                m.d.sync += [res.eq(Cat(*lanes)), res_dst.eq(b_dst)]
+                m.d.sync += [value.eq(Cat(*lanes)), v_dst.eq(b_dst)]
+            # Stage 2: round half up, (v >> s) plus the last bit shifted out.
+            rounded = []
+            for j in range(C):
+                v = value[j]
+                half = Mux(vshift == 0, 0, (v >> (vshift - 1)[:6])[0])
+                rounded.append(((v >> vshift) + half)[:32])
+            m.d.sync += [res_valid.eq(v_valid), res_retire.eq(v_last)]
+            with m.If(v_valid):
+                m.d.sync += [res.eq(Cat(*rounded)), res_dst.eq(v_dst)]
         else:  # decode stops `vector` (ILLEGAL_OPCODE): no vector datapath
             vec_issue = read_a = res_valid = res_retire = Const(0)
             a_addr = b_addr = res_dst = Const(0, 16)

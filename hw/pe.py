@@ -6,10 +6,22 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.config import AcceleratorConfig
 
-__all__ = ["PE", "shift_add_product"]
+__all__ = ["PE", "psum_bits", "shift_add_product"]
 
 OPERAND = signed(AcceleratorConfig.OPERAND_BITS)
 ACC = signed(AcceleratorConfig.ACC_BITS)
+
+
+def psum_bits(row: int) -> int:
+    """Width of the partial sum leaving array row ``row`` (0-based; row -1 is the zero that
+    enters row 0).
+
+    A product is 16 bits and each row's add grows the sum by one bit, so row ``row`` needs
+    ``17 + row`` bits (at most int32): every add keeps its full width and nothing is ever cut
+    off. (The tightest bound, ``(row + 1)·2^14``, would be narrower still but makes each add
+    truncate, which the array's formal proof then has to justify through the multipliers.)
+    """
+    return min(2 * OPERAND.width + 1 + row, ACC.width)
 
 
 class PE(wiring.Component):
@@ -29,21 +41,32 @@ class PE(wiring.Component):
     lut_multiply : bool
         Build the multiplier from logic (:func:`shift_add_product`) instead of letting synthesis
         map it to a DSP block (``AcceleratorConfig.lut_pes``). Same product, same timing.
+    psum_in_bits, psum_bits : int
+        Widths of ``psum_in`` and ``psum_out`` (:func:`psum_bits`): rows near the top of an
+        array need far fewer than 32 bits, which saves adders and registers.
     """
 
-    def __init__(self, *, lut_multiply: bool = False):
+    def __init__(
+        self,
+        *,
+        lut_multiply: bool = False,
+        psum_in_bits: int = ACC.width,
+        psum_bits: int = ACC.width,
+    ):
         self.lut_multiply = lut_multiply
-        super().__init__()
-
-    a_in: In(OPERAND)
-    flip_in: In(1)
-    psum_in: In(ACC)
-    w_in: In(OPERAND)
-    w_shift: In(1)
-    a_out: Out(OPERAND)
-    flip_out: Out(1)
-    psum_out: Out(ACC)
-    w_out: Out(OPERAND)
+        super().__init__(
+            {
+                "a_in": In(OPERAND),
+                "flip_in": In(1),
+                "psum_in": In(signed(psum_in_bits)),
+                "w_in": In(OPERAND),
+                "w_shift": In(1),
+                "a_out": Out(OPERAND),
+                "flip_out": Out(1),
+                "psum_out": Out(signed(psum_bits)),
+                "w_out": Out(OPERAND),
+            }
+        )
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -55,12 +78,16 @@ class PE(wiring.Component):
             m.d.sync += shadow.eq(self.w_in)
         with m.If(self.flip_in):
             m.d.sync += active.eq(shadow)
-        product = shift_add_product(self.a_in, weight) if self.lut_multiply else self.a_in * weight
-        # int32 wraps like the hardware accumulator; the golden model proves it never needs to.
+        product = self.a_in * weight  # 16 bits; one DSP block
+        if self.lut_multiply:  # the adder tree is wider than its value, which fits 16 bits
+            product = shift_add_product(self.a_in, weight)[: len(product)].as_signed()
+        # psum_bits sizes psum_out for the full sum, so this cuts off nothing (the last rows of
+        # arrays taller than 15 wrap at 32 bits, like the accumulator; golden proves they never
+        # need to).
         m.d.sync += [
             self.a_out.eq(self.a_in),
             self.flip_out.eq(self.flip_in),
-            self.psum_out.eq((self.psum_in + product)[: ACC.width].as_signed()),
+            self.psum_out.eq((self.psum_in + product)[: len(self.psum_out)].as_signed()),
         ]
         return m
 

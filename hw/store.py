@@ -22,12 +22,6 @@ from .requant import RequantMultiply, RequantRound
 __all__ = ["StoreUnit"]
 
 
-def pipe_stages(config: AcceleratorConfig) -> int:
-    """Cycles from a row's read to its leaving post-processing: acc read → multiply (one cycle
-    per requantisation pass) → round/shift/saturate → activation → row out (docs/timing.md)."""
-    return 3 + config.requant_passes
-
-
 class _Kind(enum.Enum, shape=3):
     IDLE = 0
     STORE = 1
@@ -68,7 +62,7 @@ class StoreUnit(wiring.Component):
         cfg = self.config
         C = cfg.cols
         passes, lanes = cfg.requant_passes, cfg.requant_lanes
-        pipe = pipe_stages(cfg)
+        pipe = cfg.store_row_latency
         bus_bytes = cfg.bus_bytes
         lg = bus_bytes.bit_length() - 1
 

@@ -384,7 +384,8 @@ class _Engine:
                 m.preload(v)
             elif kind == K_VECTOR:
                 n = v["n"]
-                end, free = t + 2 * n + 2, t + 2 * n
+                # Row i writes at P+5+2i; the issue ends with an empty cycle.
+                end, free = t + 2 * n + 3, t + 2 * n + 1
                 self.exec_mv.append((t, end))
                 m.vector(v)
             else:
@@ -401,6 +402,7 @@ class _Engine:
                     v["len"] * eb,
                     cfg.bus_bytes,
                     cfg.requant_passes,
+                    cfg.store_row_latency,
                 )
                 self.beats[i] = sum(n for _, n in runs)
                 self.wr_runs[i] = runs
@@ -408,8 +410,9 @@ class _Engine:
                 end = t + runs[-1][0] + runs[-1][1] - 1 + cfg.mem_latency  # last beat + L
                 m.store(v)
             elif kind == K_STORE_SP:
-                # One row per `requant_passes` cycles from P+1; each written 3 + passes later.
-                end = t + v["n_inner"] * v["n_outer"] * cfg.requant_passes + 4
+                # One row per `requant_passes` cycles from P+1, each written a latency later.
+                n = v["n_inner"] * v["n_outer"]
+                end = t + 1 + (n - 1) * cfg.requant_passes + cfg.store_row_latency
                 self.store_sp.append((t, end))
                 m.store(v)
             elif kind == K_CFG_QUANT:

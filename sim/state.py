@@ -70,14 +70,15 @@ def store_beat_runs(
     nbytes: int,
     bus: int,
     passes: int,
+    latency: int,
 ) -> tuple[tuple[int, int], ...]:
     """A DRAM store's bus beats as runs ``(first cycle after P, beats)`` (docs/timing.md).
 
     Row r is read at ``T_r`` (``T_0 = P + 1``, ``T_{r+1} = T_r + max(nb_r, passes)``) and its
-    ``nb_r`` beats issue back to back from ``T_r + 3 + passes``. They run on into the next
-    row's unless a row has fewer beats than ``passes``.
+    ``nb_r`` beats issue back to back from ``T_r + latency``. They run on into the next row's
+    unless a row has fewer beats than ``passes``.
     """
-    first = 4 + passes
+    first = 1 + latency
     if s_inner % bus == 0 and s_outer % bus == 0:
         nb = (addr % bus + nbytes + bus - 1) // bus
         if nb >= passes or n_inner * n_outer == 1:

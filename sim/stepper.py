@@ -150,13 +150,13 @@ def _beats(v: Mapping[str, int], nbytes: int, bus: int) -> int:
     return sum(_row_beats(v, nbytes, bus))
 
 
-def _store_beat_offsets(row_beats: list[int], passes: int) -> list[int]:
+def _store_beat_offsets(row_beats: list[int], passes: int, latency: int) -> list[int]:
     """Cycles after P of a DRAM store's beats: row r is read at ``T_r`` (``T_0 = P + 1``,
-    ``T_{r+1} = T_r + max(nb_r, passes)``) and its beats follow at ``T_r + 3 + passes ...``."""
+    ``T_{r+1} = T_r + max(nb_r, passes)``) and its beats follow from ``T_r + latency``."""
     offsets: list[int] = []
     t_r = 1
     for nb in row_beats:
-        offsets.extend(range(t_r + 3 + passes, t_r + 3 + passes + nb))
+        offsets.extend(range(t_r + latency, t_r + latency + nb))
         t_r += max(nb, passes)
     return offsets
 
@@ -268,14 +268,17 @@ class _Stepper:
             end, free = t + v["n"] + R + C, t + v["n"]
             m.matmul(v)
         elif k == "vector":
-            end, free = t + 2 * v["n"] + 2, t + 2 * v["n"]
+            # Row i writes at P+5+2i; the issue ends with an empty cycle.
+            end, free = t + 2 * v["n"] + 3, t + 2 * v["n"] + 1
             m.vector(v)
         elif k == "sync_execute":
             end, free = t + 1 + R + C, t + 1
         elif k == "store_dram":
             eb = 4 if v["elem"] == 1 else 1
             offsets = _store_beat_offsets(
-                _row_beats(v, v["len"] * eb, self.cfg.bus_bytes), self.cfg.requant_passes
+                _row_beats(v, v["len"] * eb, self.cfg.bus_bytes),
+                self.cfg.requant_passes,
+                self.cfg.store_row_latency,
             )
             x.beats = len(offsets)
             x.wr_beats = frozenset(offsets)
@@ -284,8 +287,9 @@ class _Stepper:
             self.bytes_written += v["n_inner"] * v["n_outer"] * v["len"] * eb
             m.store(v)
         elif k == "store_sp":
-            # One row per `requant_passes` cycles from P+1; each written 3 + passes later.
-            end = t + v["n_inner"] * v["n_outer"] * self.cfg.requant_passes + 4
+            # One row per `requant_passes` cycles from P+1, each written a latency later.
+            n = v["n_inner"] * v["n_outer"]
+            end = t + 1 + (n - 1) * self.cfg.requant_passes + self.cfg.store_row_latency
             m.store(v)
         elif k == "cfg_quant":
             end = t + 3

@@ -215,6 +215,13 @@ class AcceleratorConfig:
         return self.cols // self.requant_passes
 
     @property
+    def store_row_latency(self) -> int:
+        """Cycles from a store reading an accumulator row to the row leaving post-processing:
+        the read, ``requant_passes`` multiply cycles, round/shift/saturate, the activation
+        (docs/timing.md, the store unit)."""
+        return 3 + self.requant_passes
+
+    @property
     def lut_rows(self) -> int:
         """Accumulator rows that hold one 256-entry LUT (``cfg_lut`` reads this many)."""
         return math.ceil(self.LUT_ENTRIES / self.cols)

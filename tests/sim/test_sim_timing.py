@@ -270,22 +270,22 @@ def test_vector_waits_for_matmul_drain() -> None:
         """
     )
     # 0 matmul: P=1, F=3, E = 1+2+6 = 9.
-    # 1 vector n=3: D=1, P >= max(2, F=3, E_prev=9) = 9; K=2n=6, F=15, E = P+2n+2 = 17.
-    # 2 sync: A=2, D >= P0+1 = 2 -> 2. P = F = 15, E = 15+1+6 = 22.
-    # 3 vector n=1: A=3, D >= P1+1 = 10 -> 10. P >= max(11, F=16, E_prev=22) = 22, E = 26.
-    # halt: A=D=11. Done at t=27: cycles 28.
+    # 1 vector n=3: D=1, P >= max(2, F=3, E_prev=9) = 9; K=2n+1=7, F=16, E = P+2n+3 = 18.
+    # 2 sync: A=2, D >= P0+1 = 2 -> 2. P = F = 16, E = 16+1+6 = 23.
+    # 3 vector n=1: A=3, D >= P1+1 = 10 -> 10. P >= max(11, F=17, E_prev=23) = 23, E = 28.
+    # halt: A=D=11. Done at t=29: cycles 30.
     assert times(r) == [
         (0, 0, 1, 9),
-        (1, 1, 9, 17),
-        (2, 2, 15, 22),
-        (3, 10, 22, 26),
+        (1, 1, 9, 18),
+        (2, 2, 16, 23),
+        (3, 10, 23, 28),
         (11, 11, None, None),
     ]
-    # exec_stall: vector1 waits 2..8 (7: cycle 2 busy, 3..8 drain), sync waits 10..14 (5,
-    # busy), vector3 waits 16..21 (6, drain) = 18. No swap: the active tile is 0x0, macs = 0.
-    counters(r, cycles=28, exec_busy=26, exec_stall=18, array_busy=2)
+    # exec_stall: vector1 waits 2..8 (7: cycle 2 busy, 3..8 drain), sync waits 10..15 (6,
+    # busy), vector3 waits 17..22 (6, drain) = 19. No swap: the active tile is 0x0, macs = 0.
+    counters(r, cycles=30, exec_busy=28, exec_stall=19, array_busy=2)
     ex = r.stats.units["execute"]
-    assert (ex.stall_unit_busy, ex.stall_hazard) == (6, 12)
+    assert (ex.stall_unit_busy, ex.stall_hazard) == (7, 12)
 
 
 def test_load_acc_loses_tie_to_execute() -> None:
