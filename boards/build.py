@@ -113,6 +113,37 @@ def _over_capacity(log: Path) -> dict[str, dict[str, int]]:
     return over
 
 
+# Suffixes Yosys and nextpnr add to a signal's name when they map it to cells.
+_CELL_SUFFIX = re.compile(r"_(SB_|TRELLIS_|LUT4|MULT18X18D|ALU54B|CCU2C|DP16KD|PFUMX|L6MUX|DFF)")
+
+
+def critical_path(nextpnr: dict[str, Any]) -> dict[str, Any] | None:
+    """The slowest register-to-register path of nextpnr's ``--report``: its delay, where it
+    starts and ends (signal names of the SoC's hierarchy, as far as mapping kept them) and how
+    much of it is routing. None if the report has no such path."""
+    paths = [
+        p
+        for p in nextpnr.get("critical_paths", [])
+        if p.get("path") and "<async>" not in (p.get("from", ""), p.get("to", ""))
+    ]
+    if not paths:
+        return None
+    path = max(paths, key=lambda p: sum(step["delay"] for step in p["path"]))["path"]
+
+    def name(cell: str) -> str:
+        return _CELL_SUFFIX.split(cell, maxsplit=1)[0]
+
+    cells = [step["from"]["cell"] for step in path] + [path[-1]["to"]["cell"]]
+    named = [c for c in cells if not c.startswith("$")]
+    return {
+        "ns": round(sum(step["delay"] for step in path), 2),
+        "routing_ns": round(sum(s["delay"] for s in path if s["type"] == "routing"), 2),
+        "from": name(named[0]) if named else None,
+        "to": name(named[-1]) if named else None,
+        "steps": len(path),
+    }
+
+
 def _usage_line(report: dict[str, Any]) -> str:
     return ", ".join(
         f"{k} {report[k]['used']}/{report[k]['capacity']}" for k in ("lut", "ff", "dsp", "bram")
@@ -172,7 +203,10 @@ def plan_board(
         do_build=False,
         synth_opts="-dsp" if target.family == "ice40" else "",
         script_after_synth="tee -q -o stat.json stat -json",
-        nextpnr_opts=f"--report {_NEXTPNR_REPORT} --timing-allow-fail --seed {seed}",
+        nextpnr_opts=f"--report {_NEXTPNR_REPORT} --timing-allow-fail --seed {seed}"
+        # router1 did not finish a 16x16 ECP5 SoC in hours (most arcs ripped up again and
+        # again); router2 routes the congested designs (docs/boards.md).
+        + (" --router router2" if target.family == "ecp5" else ""),
     )
     plan.extract(str(out))
     (out / "soc.v").write_text(to_verilog(soc, name="systolic_soc"))
@@ -256,6 +290,7 @@ def build_board(
             report[key] = {"used": int(entry["used"]), "capacity": int(entry["available"])}
     fmax = [float(v["achieved"]) for v in nextpnr.get("fmax", {}).values()]
     report["fmax_mhz"] = round(min(fmax), 2) if fmax else None
+    report["critical_path"] = critical_path(nextpnr)
     report["peak_gops"] = round(2 * config.peak_macs_per_cycle * clk_hz / 1e9, 2)
     if report["fmax_mhz"] is not None and report["fmax_mhz"] < clk_hz / 1e6:
         finish(fits=True, meets_timing=False)

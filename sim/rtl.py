@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -94,6 +95,13 @@ def _rtl_sources() -> list[Path]:
     return [*hw_dir.glob("*.py"), spec_dir / "isa.py", spec_dir / "config.py"]
 
 
+@functools.cache
+def _source_bytes(path: Path) -> bytes:
+    """A source file as this process first read it: the code it imported, not a later edit
+    (an edit during a run must not file old Verilog under the new sources' digest)."""
+    return path.read_bytes()
+
+
 def build(config: AcceleratorConfig, simulator: str) -> Path:
     """Generate the Verilog for ``config`` and build it for ``simulator``; return the build dir.
 
@@ -130,7 +138,7 @@ def build_design(
     # unchanged design is neither regenerated nor rebuilt.
     digest = hashlib.sha256(f"{toplevel}\n{key}".encode())
     for source_file in sorted([*_rtl_sources(), *sources]):
-        digest.update(source_file.read_bytes())
+        digest.update(_source_bytes(source_file))
     directory = cache_root() / "rtl" / simulator / digest.hexdigest()[:16]
     with _locked(directory):
         source = directory / f"{toplevel}.v"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from systolic.boards.build import _over_capacity, plan_board, resources_from_stat
+from systolic.boards.build import _over_capacity, critical_path, plan_board, resources_from_stat
 from systolic.boards.pll import ecp5_pll, ice40_pll
 from systolic.boards.soc import SoC
 from systolic.boards.targets import TARGETS, target
@@ -134,3 +134,42 @@ def test_a_plan_asks_for_the_clock_the_preset_meets_by_default(
     plan = plan_board(t, t.config, out=tmp_path)
     assert plan.report["target_mhz"] == t.soc_hz / 1e6
     assert plan.report["config"] == t.config.to_dict()
+
+
+def test_the_report_names_the_critical_path() -> None:
+    def step(kind: str, delay: float, a: str, b: str) -> dict[str, object]:
+        return {"type": kind, "delay": delay, "from": {"cell": a}, "to": {"cell": b}}
+
+    slow = [
+        step(
+            "clk-to-q", 5.0, "soc.acc.store.prod_SB_DFFSR_Q_14", "soc.acc.store.prod_SB_DFFSR_Q_14"
+        ),
+        step("routing", 2.5, "soc.acc.store.prod_SB_DFFSR_Q_14", "$nextpnr_CCU2C_1$CCU2_COMB0"),
+        step("logic", 1.0, "$nextpnr_CCU2C_1$CCU2_COMB0", "soc.acc.store.q_TRELLIS_FF_Q"),
+        step("setup", 0.5, "soc.acc.store.q_TRELLIS_FF_Q", "soc.acc.store.q_TRELLIS_FF_Q"),
+    ]
+    fast = [step("clk-to-q", 1.0, "soc.a_TRELLIS_FF_Q", "soc.b_TRELLIS_FF_Q")]
+    report = {
+        "critical_paths": [
+            {"from": "<async>", "to": "posedge clk", "path": [step("routing", 50.0, "a", "b")]},
+            {"from": "posedge clk", "to": "posedge clk", "path": fast},
+            {"from": "posedge clk", "to": "posedge clk", "path": slow},
+        ]
+    }
+    assert critical_path(report) == {
+        "ns": 9.0,
+        "routing_ns": 2.5,
+        "from": "soc.acc.store.prod",
+        "to": "soc.acc.store.q",
+        "steps": 4,
+    }
+    assert critical_path({"critical_paths": []}) is None
+
+
+def test_ecp5_builds_route_with_router2(tmp_path: Path) -> None:
+    config = dataclasses.replace(PRESETS["tiny"], rows=2, cols=2)
+    plan = plan_board(target("ulx3s-85f"), config, out=tmp_path)
+    args = plan.steps[1][1]
+    assert args[args.index("--router") + 1] == "router2"
+    ice = plan_board(target("icebreaker"), config, out=tmp_path / "ice")
+    assert "--router" not in ice.steps[1][1]
