@@ -203,10 +203,7 @@ def plan_board(
         do_build=False,
         synth_opts="-dsp" if target.family == "ice40" else "",
         script_after_synth="tee -q -o stat.json stat -json",
-        nextpnr_opts=f"--report {_NEXTPNR_REPORT} --timing-allow-fail --seed {seed}"
-        # router1 did not finish a 16x16 ECP5 SoC in hours (most arcs ripped up again and
-        # again); router2 routes the congested designs (docs/boards.md).
-        + (" --router router2" if target.family == "ecp5" else ""),
+        nextpnr_opts=f"--report {_NEXTPNR_REPORT} --timing-allow-fail --seed {seed}",
     )
     plan.extract(str(out))
     (out / "soc.v").write_text(to_verilog(soc, name="systolic_soc"))

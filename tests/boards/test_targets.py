@@ -164,12 +164,3 @@ def test_the_report_names_the_critical_path() -> None:
         "steps": 4,
     }
     assert critical_path({"critical_paths": []}) is None
-
-
-def test_ecp5_builds_route_with_router2(tmp_path: Path) -> None:
-    config = dataclasses.replace(PRESETS["tiny"], rows=2, cols=2)
-    plan = plan_board(target("ulx3s-85f"), config, out=tmp_path)
-    args = plan.steps[1][1]
-    assert args[args.index("--router") + 1] == "router2"
-    ice = plan_board(target("icebreaker"), config, out=tmp_path / "ice")
-    assert "--router" not in ice.steps[1][1]
