@@ -135,7 +135,7 @@ class StoreUnit(wiring.Component):
         with m.Elif(rd_wait != 0):
             m.d.sync += rd_wait.eq(rd_wait - 1)
 
-        # Row information travels beside the data through the PIPE stages.
+        # Row information travels beside the data through the store_row_latency stages.
         # decode bounds len by C, so a row takes at most max_beats beats
         beats_shape = range(self.max_beats + 1)
         info_layout = data.StructLayout({"valid": 1, "dest": 32, "nb": beats_shape, "last": 1})
