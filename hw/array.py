@@ -95,12 +95,15 @@ class SystolicCore(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         rows = self.config.rows
-        m.submodules.skew = skew = Skew(shape=OPERAND, lanes=rows)
+        # Operands and sums need no reset (see PE); the flip bits and `valid` do.
+        m.submodules.skew = skew = Skew(shape=OPERAND, lanes=rows, reset_less=True)
         m.submodules.flip_skew = flip_skew = Skew(shape=1, lanes=rows)
         m.submodules.array = array = Array(self.config)
         # Sums leave the array at the last row's width; de-skewed at it, then sign-extended.
         out_shape = signed(psum_bits(rows - 1))
-        m.submodules.deskew = deskew = Skew(shape=out_shape, lanes=self.config.cols, reverse=True)
+        m.submodules.deskew = deskew = Skew(
+            shape=out_shape, lanes=self.config.cols, reverse=True, reset_less=True
+        )
         m.d.comb += [
             skew.i.eq(self.in_row),
             flip_skew.i.eq(self.in_flip.replicate(rows)),

@@ -226,42 +226,34 @@ class ExecuteUnit(wiring.Component):
             with m.Case(_Kind.MATMUL):
                 m.d.comb += self.sp_rd.addr.eq(src + k)
 
-        # The meta pipeline: one entry per issue cycle, R + C cycles to the write stage.
-        meta_layout = data.StructLayout(
-            {
-                "write": 1,
-                "addr": 16,
-                "mode": MatMode,
-                "bias": 16,
-                "retire": 1,
-                "push_prev": 1,
-                "push_next": 1,
-                "pc": cfg.pc_bits,
-            }
+        # The meta pipeline: one entry per issue cycle, R + C cycles to the write stage. The
+        # flags that say an entry is live are reset; the fields they qualify need not be, which
+        # keeps `start`'s reset net small.
+        flags_layout = data.StructLayout({"write": 1, "retire": 1, "push_prev": 1, "push_next": 1})
+        fields_layout = data.StructLayout(
+            {"addr": 16, "mode": MatMode, "bias": 16, "pc": cfg.pc_bits}
         )
-        entry = Signal(meta_layout)
+        flags = Signal(flags_layout)
+        fields = Signal(fields_layout)
         m.d.comb += [
-            entry.write.eq(mm_issue),
-            entry.addr.eq(dst + k),
-            entry.mode.eq(mode),
-            entry.bias.eq(bias),
-            entry.retire.eq(last_issue & (kind != _Kind.VECTOR)),
-            entry.push_prev.eq(push_prev),
-            entry.push_next.eq(push_next),
-            entry.pc.eq(pc),
+            flags.write.eq(mm_issue),
+            flags.retire.eq(last_issue & (kind != _Kind.VECTOR)),
+            flags.push_prev.eq(push_prev),
+            flags.push_next.eq(push_next),
+            fields.addr.eq(dst + k),
+            fields.mode.eq(mode),
+            fields.bias.eq(bias),
+            fields.pc.eq(pc),
         ]
-        stage = entry
+        stages = [(flags, fields)]
         for n in range(R + C):
-            nxt = Signal(meta_layout, name=f"meta_{n}")
-            m.d.sync += nxt.eq(stage)
-            stage = nxt
-            if n == R + C - 2:
-                read_stage = nxt  # reads the old value / bias one cycle before the write
-        if R + C - 2 < 0:  # pragma: no cover - R + C >= 2 always
-            raise AssertionError
-        write_stage = stage
-        if R + C == 1:  # pragma: no cover
-            read_stage = entry
+            nxt_flags = Signal(flags_layout, name=f"meta_{n}")
+            nxt_fields = Signal(fields_layout, name=f"meta_{n}_fields", reset_less=True)
+            m.d.sync += [nxt_flags.eq(stages[-1][0]), nxt_fields.eq(stages[-1][1])]
+            stages.append((nxt_flags, nxt_fields))
+        # The old value / bias is read one cycle before the write (R + C >= 2 always).
+        read_stage = stages[R + C - 1][1]
+        write_flags, write_fields = stages[R + C]
 
         # ---- vector unit: II 2, reads a then b, writes three cycles after b -----------------
         # Stage 1 (b's data arrives) applies the operation; stage 2 rounds and shifts into
@@ -278,19 +270,20 @@ class ExecuteUnit(wiring.Component):
             a_addr = va + vrow * va_stride
             b_addr = vb + vrow * vb_stride
             d_addr = dst + vrow * vd_stride
+            # Operands, results and their addresses carry no reset; the valid bits do.
             a_pending = Signal()  # acc_rd.data holds operand a of the row in flight
-            a_pending_addr = Signal(16)
-            row_dst = Signal(16)
+            a_pending_addr = Signal(16, reset_less=True)
+            row_dst = Signal(16, reset_less=True)
             b_pending = Signal()
-            a_val = Signal(acc_row(cfg))
+            a_val = Signal(acc_row(cfg), reset_less=True)
             value_layout = data.ArrayLayout(signed(49), C)
-            value = Signal(value_layout)  # stage 1 → 2
+            value = Signal(value_layout, reset_less=True)  # stage 1 → 2
             v_valid = Signal()
-            v_dst = Signal(16)
+            v_dst = Signal(16, reset_less=True)
             v_last = Signal()
-            res = Signal(acc_row(cfg))
+            res = Signal(acc_row(cfg), reset_less=True)
             res_valid = Signal()
-            res_dst = Signal(16)
+            res_dst = Signal(16, reset_less=True)
             res_retire = Signal()
             row_last = Signal()
             b_last = Signal()
@@ -315,7 +308,7 @@ class ExecuteUnit(wiring.Component):
                 ]
             with m.If(read_b):
                 m.d.sync += [b_last.eq(row_last), fwd_b.eq(v_valid & (v_dst == b_addr))]
-            b_dst = Signal(16)
+            b_dst = Signal(16, reset_less=True)
             with m.If(a_pending):
                 m.d.sync += b_dst.eq(row_dst)
             # Stage 1: the operation, when operand b arrives.
@@ -364,7 +357,7 @@ class ExecuteUnit(wiring.Component):
         old = self.acc_rd.data
         mm_lanes = [
             Mux(
-                write_stage.mode == MatMode.OVERWRITE,
+                write_fields.mode == MatMode.OVERWRITE,
                 out[j],
                 (out[j] + old[j].as_signed())[:32],
             )
@@ -378,8 +371,8 @@ class ExecuteUnit(wiring.Component):
             ]
         with m.Else():
             m.d.comb += [
-                self.acc_wr.en.eq(write_stage.write),
-                self.acc_wr.addr.eq(write_stage.addr),
+                self.acc_wr.en.eq(write_flags.write),
+                self.acc_wr.addr.eq(write_fields.addr),
                 self.acc_wr.data.eq(Cat(*[lane[:32] for lane in mm_lanes])),
             ]
 
@@ -395,16 +388,16 @@ class ExecuteUnit(wiring.Component):
             ]
         vec_retire = res_valid & res_retire
         m.d.comb += [
-            retire.eq(write_stage.retire | vec_retire),
-            retire_accw.eq((write_stage.retire & write_stage.write) | vec_retire),
+            retire.eq(write_flags.retire | vec_retire),
+            retire_accw.eq((write_flags.retire & write_flags.write) | vec_retire),
             self.tok_prev_out.push.eq(
-                (write_stage.retire & write_stage.push_prev) | (vec_retire & vec_push_prev)
+                (write_flags.retire & write_flags.push_prev) | (vec_retire & vec_push_prev)
             ),
             self.tok_next_out.push.eq(
-                (write_stage.retire & write_stage.push_next) | (vec_retire & vec_push_next)
+                (write_flags.retire & write_flags.push_next) | (vec_retire & vec_push_next)
             ),
-            self.tok_prev_out.pc.eq(Mux(vec_retire, vec_pc, write_stage.pc)),
-            self.tok_next_out.pc.eq(Mux(vec_retire, vec_pc, write_stage.pc)),
+            self.tok_prev_out.pc.eq(Mux(vec_retire, vec_pc, write_fields.pc)),
+            self.tok_next_out.pc.eq(Mux(vec_retire, vec_pc, write_fields.pc)),
         ]
         m.d.sync += [
             inflight.eq(inflight + pop - retire),

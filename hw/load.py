@@ -217,7 +217,7 @@ class LoadUnit(wiring.Component):
 
         # ---- responses: realign the beats of a row, write it one cycle later ----------------
         word_bits = bus_bytes * 8
-        buf = Signal(self.max_beats * word_bits)
+        buf = Signal(self.max_beats * word_bits, reset_less=True)
         ack = self.bus.ack & meta.r_rdy
         m.d.comb += meta.r_en.eq(ack)
         beats = [
@@ -240,14 +240,15 @@ class LoadUnit(wiring.Component):
             for k in range(cfg.cols)
         ]
 
+        # The row's data and address carry no reset; out_valid does.
         out_valid = Signal()
         out_acc = Signal()
-        out_row = Signal(16)
+        out_row = Signal(16, reset_less=True)
         out_last = Signal()
         out_push = Signal()
-        out_pc = Signal(cfg.pc_bits)
-        out_sp_data = Signal(sp_row(cfg))
-        out_acc_data = Signal(acc_row(cfg))
+        out_pc = Signal(cfg.pc_bits, reset_less=True)
+        out_sp_data = Signal(sp_row(cfg), reset_less=True)
+        out_acc_data = Signal(acc_row(cfg), reset_less=True)
         m.d.sync += out_valid.eq(ack & meta_out.last_beat)
         with m.If(ack & meta_out.last_beat):
             m.d.sync += [

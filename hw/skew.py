@@ -23,11 +23,21 @@ class Skew(wiring.Component):
         Number of lanes.
     reverse : bool
         Delay the last lane least instead of the first.
+    reset_less : bool
+        Leave the delay registers out of the reset (for data whose validity travels apart).
     """
 
-    def __init__(self, *, shape: ShapeCastable | Shape, lanes: int, reverse: bool = False):
+    def __init__(
+        self,
+        *,
+        shape: ShapeCastable | Shape,
+        lanes: int,
+        reverse: bool = False,
+        reset_less: bool = False,
+    ):
         self.lanes = lanes
         self.reverse = reverse
+        self.reset_less = reset_less
         layout = data.ArrayLayout(shape, lanes)
         super().__init__({"i": In(layout), "o": Out(layout)})
 
@@ -39,7 +49,9 @@ class Skew(wiring.Component):
         for lane in range(self.lanes):
             value = self.i[lane]
             for stage in range(self.delay(lane)):
-                reg = Signal.like(self.o[lane], name=f"lane{lane}_d{stage}")
+                reg = Signal.like(
+                    self.o[lane], name=f"lane{lane}_d{stage}", reset_less=self.reset_less
+                )
                 m.d.sync += reg.eq(value)
                 value = reg
             m.d.comb += self.o[lane].eq(value)

@@ -138,6 +138,8 @@ class StoreUnit(wiring.Component):
         # Row information travels beside the data through the store_row_latency stages.
         # decode bounds len by C, so a row takes at most max_beats beats
         beats_shape = range(self.max_beats + 1)
+        # Only `valid` is reset: the row's data and fields (here and below) need none, which
+        # keeps `start`'s reset net to the control registers.
         info_layout = data.StructLayout({"valid": 1, "dest": 32, "nb": beats_shape, "last": 1})
         info = Signal(info_layout)
         m.d.comb += [
@@ -148,8 +150,11 @@ class StoreUnit(wiring.Component):
         ]
         infos = [info]
         for n in range(pipe):
-            nxt = Signal(info_layout, name=f"info_{n + 1}")
-            m.d.sync += nxt.eq(infos[-1])
+            valid = Signal(name=f"info_{n + 1}_valid")
+            fields = Signal(info_layout, name=f"info_{n + 1}", reset_less=True)
+            m.d.sync += [valid.eq(infos[-1].valid), fields.eq(infos[-1])]
+            nxt = Signal(info_layout, name=f"info_{n + 1}_view")
+            m.d.comb += [nxt.eq(fields), nxt.valid.eq(valid)]
             infos.append(nxt)
 
         acc = self.acc_rd.data
@@ -168,7 +173,7 @@ class StoreUnit(wiring.Component):
             group_mult = mult.as_value()
             group_shift = shift.as_value()
         else:
-            held = Signal(acc_row(cfg))
+            held = Signal(acc_row(cfg), reset_less=True)
             with m.If(infos[1].valid):
                 m.d.sync += held.eq(acc)
             row_copy = held.as_value()
@@ -177,8 +182,8 @@ class StoreUnit(wiring.Component):
             )
             group_mult = mult.as_value().word_select(k1, 32 * lanes)
             group_shift = shift.as_value().word_select(k2, 6 * lanes)
-        prod = Signal(data.ArrayLayout(signed(64), lanes))
-        raw1 = Signal(acc_row(cfg))
+        prod = Signal(data.ArrayLayout(signed(64), lanes), reset_less=True)
+        raw1 = Signal(acc_row(cfg), reset_less=True)
         products = []
         for j in range(lanes):
             m.submodules[f"rq_mul_{j}"] = rq_mul = RequantMultiply()
@@ -190,8 +195,8 @@ class StoreUnit(wiring.Component):
         # The raw int32 row skips the arithmetic: copied when the last group is multiplied.
         m.d.sync += [prod.eq(Cat(*products)), raw1.eq(row_copy)]
         # Stage 2: round half up, shift, saturate; group k fills q's lanes k·lanes ...
-        q = Signal(data.ArrayLayout(signed(8), C))
-        raw2 = Signal(acc_row(cfg))
+        q = Signal(data.ArrayLayout(signed(8), C), reset_less=True)
+        raw2 = Signal(acc_row(cfg), reset_less=True)
         sat = []
         for j in range(lanes):
             m.submodules[f"rq_round_{j}"] = rq_round = RequantRound()
@@ -209,8 +214,8 @@ class StoreUnit(wiring.Component):
                         m.d.sync += q.as_value()[k * 8 * lanes : (k + 1) * 8 * lanes].eq(Cat(*sat))
         m.d.sync += raw2.eq(raw1)
         # Stage 3: clamp, or look the value up (the LUT memories answer in stage 4).
-        y = Signal(data.ArrayLayout(signed(8), C))
-        raw3 = Signal(acc_row(cfg))
+        y = Signal(data.ArrayLayout(signed(8), C), reset_less=True)
+        raw3 = Signal(acc_row(cfg), reset_less=True)
         clamped = []
         for j in range(C):
             lo_fix = Mux(q[j] < act_lo, act_lo, q[j])
@@ -250,9 +255,9 @@ class StoreUnit(wiring.Component):
         out = infos[pipe]
         beat = Signal(beats_shape)
         outstanding = Signal(8)
-        hold = Signal(self.row_bytes * 8 + bus_bytes * 8)
-        hold_dest = Signal(32)
-        hold_nb = Signal(beats_shape)
+        hold = Signal(self.row_bytes * 8 + bus_bytes * 8, reset_less=True)
+        hold_dest = Signal(32, reset_less=True)
+        hold_nb = Signal(beats_shape, reset_less=True)
         hold_last = Signal()
         beating = Signal()
         offset = out.dest[:lg] if lg else 0
@@ -263,7 +268,7 @@ class StoreUnit(wiring.Component):
         cur_last = Mux(beating, hold_last, out.last)
         cur_beat = Mux(beating, beat, 0)
         mask_live = Cat(*[k < nbytes for k in range(self.row_bytes)]) << offset
-        hold_mask = Signal(self.row_bytes + bus_bytes)
+        hold_mask = Signal(self.row_bytes + bus_bytes, reset_less=True)
         mask = Mux(beating, hold_mask, mask_live)
         beat_valid = ~tgt_sp & (out.valid | beating)
         with m.If(out.valid & ~tgt_sp):

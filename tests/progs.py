@@ -698,6 +698,31 @@ def _error_case(
     return Case(name, bld.program(), error=code, error_index=index)
 
 
+def abort_in_flight(config: AcceleratorConfig) -> Case:
+    """An error that stops the machine while matmul rows and stores are still in flight.
+
+    The next program run on the same machine must not see any of them: only control registers
+    are reset by ``start`` (operands, sums and row data carry no reset), so this checks that
+    nothing stale is ever taken for valid.
+    """
+
+    def body(b: Builder) -> int:
+        R, C = config.rows, config.cols
+        n = min(config.sp_depth, config.acc_depth, 4 * (R + C))
+        b.emit("preload", src=0, rows=R, cols=C)
+        b.emit("matmul", src=0, dst=0, n=n, swap=1)
+        b.emit("store", target=StoreTarget.DRAM, src=0, len=C, n_inner=n, addr=0, stride_inner=C)
+        # The load unit overflows the load→execute tokens once this load is done, long before
+        # the matmul and the store are: the error is found when it happens, not at decode.
+        b.emit("load", target=LoadTarget.SP, dst=0, len=1, n_inner=n // 4, addr=0, stride_inner=1)
+        for _ in range(config.token_depth + 1):
+            last = b.emit("sync", "push_next", unit=Unit.LOAD)
+        b.emit("halt")
+        return last
+
+    return _error_case("abort_in_flight", config, ErrorCode.TOKEN_OVERFLOW, body)
+
+
 def error_cases(config: AcceleratorConfig) -> list[Case]:
     """One program per error the machine reports; each names the failing instruction."""
     R, C = config.rows, config.cols

@@ -96,9 +96,11 @@ class PEHarness(wiring.Component):
             m.d.sync += ref_active.eq(ref_shadow)
         weight = Mux(self.flip_in, ref_shadow, ref_active)
 
-        # The exact sum: |psum_in + a·w| < 2^31 + 2^14, so 34 signed bits never wrap.
-        exact = Signal(signed(34))
-        prev_a = Signal(I8)
+        # The exact sum: |psum_in + a·w| < 2^31 + 2^14, so 34 signed bits never wrap. Like the
+        # PE's operand and sum registers, these take no reset (a reset cycle leaves both as
+        # they were); the weights and flip are reset on both sides.
+        exact = Signal(signed(34), reset_less=True)
+        prev_a = Signal(I8, reset_less=True)
         prev_flip = Signal()
         m.d.sync += [
             exact.eq(self.psum_in + self.a_in * weight + (1 if self.bug else 0)),

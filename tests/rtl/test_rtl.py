@@ -61,12 +61,14 @@ SIMULATORS = ["icarus", "verilator"]
 ICARUS_ONLY = {"lean"}
 
 
-SERIAL, DOUBLE = 2, 3  # indices of the same matmul with one and with two buffers
+SERIAL, DOUBLE = 3, 4  # indices of the same matmul with one and with two buffers
 
 
 def cases(config: AcceleratorConfig) -> list[progs.Case]:
     R, C = config.rows, config.cols
     return [
+        # First, so that every program after it runs on a machine stopped mid-flight.
+        progs.abort_in_flight(config),
         # Shapes that are not multiples of the array; K spans several tiles (accumulate).
         progs.tiled_matmul(config, 2 * R + 1, 3 * R + 2, 2 * C + 1, act="relu", seed=1),
         progs.tiled_matmul(
