@@ -22,6 +22,7 @@ from typing import Any
 from ..hw.verilog import to_verilog
 from ..spec.config import AcceleratorConfig
 from ..spec.errors import SystolicError
+from .placement import constrain_pe_multipliers
 from .soc import SoC
 from .targets import BoardTarget
 
@@ -210,6 +211,7 @@ def plan_board(
     report: dict[str, Any] = {
         "board": target.name,
         "device": f"{platform.device}-{platform.package}",
+        "part": platform.device,
         "config": config.to_dict(),
         "mem_bytes": target.mem_bytes,
         "imem_depth": target.imem_depth,
@@ -230,9 +232,13 @@ def build_board(
     clk_hz: int | None = None,
     baud: int = 115_200,
     seed: int = 1,
+    pin_pe_dsps: bool = False,
     progress: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """Build the SoC for ``target`` into ``out``; return the report (also ``report.json``).
+
+    ``pin_pe_dsps`` (ECP5) pins the PE multipliers along the part's DSP rows before placement
+    (:func:`~systolic.boards.placement.constrain_pe_multipliers`).
 
     Raises
     ------
@@ -265,6 +271,15 @@ def build_board(
             f"the {config.rows}x{config.cols} SoC does not fit the {target.name} "
             f"({_usage_line(report)}; over: {', '.join(over)}); see {out / 'report.json'}"
         )
+
+    if pin_pe_dsps and target.family == "ecp5":
+        # The PE multipliers go along the DSP rows, column by column (boards/placement.py):
+        # left to nextpnr, they scatter over the die and the array's wires cross it.
+        netlist_path = out / f"{_NAME}.json"
+        netlist = json.loads(netlist_path.read_text())
+        report["pinned_pe_multipliers"] = constrain_pe_multipliers(netlist, config, report["part"])
+        if report["pinned_pe_multipliers"]:
+            netlist_path.write_text(json.dumps(netlist))
 
     progress("place and route (yowasp-nextpnr)")
     try:

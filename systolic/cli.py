@@ -145,6 +145,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         clk_hz=clk_hz,
         baud=args.baud,
         seed=args.seed,
+        pin_pe_dsps=args.pin_pe_dsps,
         progress=progress,
     )
     print(
@@ -392,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--baud", type=int, default=115_200, help="UART bit rate (115200)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument(
+        "--pin-pe-dsps",
+        action="store_true",
+        help="ECP5: pin the PE multipliers along the DSP rows, column by column (experimental; "
+        "docs/boards.md)",
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="build directory")
     p.set_defaults(func=cmd_build)
     return parser

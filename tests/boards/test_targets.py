@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from systolic.boards.build import _over_capacity, critical_path, plan_board, resources_from_stat
+from systolic.boards.placement import DSP_SITES
 from systolic.boards.pll import ecp5_pll, ice40_pll
 from systolic.boards.soc import SoC
 from systolic.boards.targets import TARGETS, target
@@ -109,6 +110,8 @@ def test_the_ulx3s_plan_at_the_oscillators_clock_has_no_pll(tmp_path: Path) -> N
     assert "EHXPLLL" not in (tmp_path / "top.il").read_text()
     assert 'FREQUENCY PORT "clk25_0__io" 25000000.0 HZ;' in (tmp_path / "top.lpf").read_text()
     assert plan.report["target_mhz"] == 25
+    # The build pins the PE multipliers along this part's DSP rows (boards/placement.py).
+    assert plan.report["part"] in DSP_SITES
 
 
 def test_packing_overflow_is_read_from_the_nextpnr_log(tmp_path: Path) -> None:
