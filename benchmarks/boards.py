@@ -26,7 +26,7 @@ RUNS: list[tuple[str, dict[str, int], float | None]] = [
     ("ulx3s-85f", {}, None),  # the 8x8 at the board's 25 MHz
     ("ulx3s-85f", {}, 40.0),  # session 5: 38.6 MHz (the vector unit's operand read next)
     ("ulx3s-85f", {}, 100.0),  # the goal: misses it
-    ("icebreaker", {}, None),  # the lean 1x1 at 15 MHz
+    ("icebreaker", {}, None),  # the lean 1x1 at the target's 17 MHz
     ("icebreaker", {}, 24.0),  # the goal: misses it
     # DSPs fit with shared requantisation and 3 PEs in logic; block RAM and logic do not.
     ("icebreaker", {"rows": 2, "cols": 2, "requant_passes": 2, "lut_pes": 3}, None),

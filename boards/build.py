@@ -232,7 +232,7 @@ def build_board(
     clk_hz: int | None = None,
     baud: int = 115_200,
     seed: int = 1,
-    pin_pe_dsps: bool = False,
+    pin_pe_dsps: bool = True,
     progress: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """Build the SoC for ``target`` into ``out``; return the report (also ``report.json``).
@@ -274,7 +274,8 @@ def build_board(
 
     if pin_pe_dsps and target.family == "ecp5":
         # The PE multipliers go along the DSP rows, column by column (boards/placement.py):
-        # left to nextpnr, they scatter over the die and the array's wires cross it.
+        # left to nextpnr, they scatter over the die and the array's wires cross it. The 8x8
+        # then routes in a quarter of the time (docs/boards.md).
         netlist_path = out / f"{_NAME}.json"
         netlist = json.loads(netlist_path.read_text())
         report["pinned_pe_multipliers"] = constrain_pe_multipliers(netlist, config, report["part"])

@@ -395,9 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument(
         "--pin-pe-dsps",
-        action="store_true",
-        help="ECP5: pin the PE multipliers along the DSP rows, column by column (experimental; "
-        "docs/boards.md)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ECP5: pin the PE multipliers in a compact block along the DSP rows, column by "
+        "column (default: on; docs/boards.md)",
     )
     p.add_argument("-o", "--output", type=Path, required=True, help="build directory")
     p.set_defaults(func=cmd_build)

@@ -12,7 +12,7 @@ from systolic.boards.placement import DSP_SITES
 from systolic.boards.pll import ecp5_pll, ice40_pll
 from systolic.boards.soc import SoC
 from systolic.boards.targets import TARGETS, target
-from systolic.cli import main
+from systolic.cli import build_parser, main
 from systolic.spec.config import PRESETS
 from systolic.spec.errors import ConfigError
 
@@ -82,6 +82,13 @@ def test_build_cli_rejects_bad_input_in_one_line(capsys: pytest.CaptureFixture[s
         main(["build", "--board", "nexys", "-o", "x"])
     assert e.value.code == 2
     assert "invalid choice: 'nexys'" in capsys.readouterr().err
+
+
+def test_build_pins_the_pe_multipliers_unless_told_not_to() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["build", "--board", "ulx3s-85f", "-o", "x"]).pin_pe_dsps
+    args = parser.parse_args(["build", "--board", "ulx3s-85f", "--no-pin-pe-dsps", "-o", "x"])
+    assert not args.pin_pe_dsps
 
 
 def test_the_icebreaker_plan_puts_the_soc_behind_a_pll(tmp_path: Path) -> None:
