@@ -278,9 +278,13 @@ def build_board(
         # then routes in a quarter of the time (docs/boards.md).
         netlist_path = out / f"{_NAME}.json"
         netlist = json.loads(netlist_path.read_text())
-        report["pinned_pe_multipliers"] = constrain_pe_multipliers(netlist, config, report["part"])
-        if report["pinned_pe_multipliers"]:
+        pinned = constrain_pe_multipliers(netlist, config, report["part"])
+        report["pinned_pe_multipliers"] = pinned
+        if pinned:
             netlist_path.write_text(json.dumps(netlist))
+            progress(f"pinned {pinned} PE multipliers along the DSP rows")
+        else:  # still builds, only slower: say so rather than fail
+            progress("PE multipliers not pinned (no site table, or not found): placer's choice")
 
     progress("place and route (yowasp-nextpnr)")
     try:

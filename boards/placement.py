@@ -15,6 +15,7 @@ import collections
 import re
 from typing import Any
 
+from ..hw.array import pe_in_logic
 from ..spec.config import AcceleratorConfig
 
 __all__ = ["DSP_SITES", "constrain_pe_multipliers", "pe_multipliers", "pe_sites"]
@@ -101,12 +102,11 @@ def constrain_pe_multipliers(
     cells were pinned: 0 for a device without a site table, or when a PE's multiplier cannot
     be identified (the placement is then left entirely to nextpnr).
     """
-    first_lut = config.rows * config.cols - config.lut_pes  # row-major, as hw.array builds them
     wanted = [
         (i, j)
         for j in range(config.cols)
         for i in range(config.rows)
-        if i * config.cols + j < first_lut
+        if not pe_in_logic(config, i, j)
     ]
     sites = pe_sites(device, len(wanted))
     found = pe_multipliers(netlist)

@@ -10,7 +10,13 @@ from ..spec.config import AcceleratorConfig
 from .pe import ACC, OPERAND, PE, psum_bits
 from .skew import Skew
 
-__all__ = ["Array", "SystolicCore"]
+__all__ = ["Array", "SystolicCore", "pe_in_logic"]
+
+
+def pe_in_logic(config: AcceleratorConfig, row: int, col: int) -> bool:
+    """Whether PE (row, col) multiplies in logic: the last ``lut_pes`` PEs in row-major order
+    (the DSP budget); the others leave their multiply to a DSP block."""
+    return row * config.cols + col >= config.rows * config.cols - config.lut_pes
 
 
 class Array(wiring.Component):
@@ -36,10 +42,9 @@ class Array(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         rows, cols = self.config.rows, self.config.cols
-        first_lut = rows * cols - self.config.lut_pes  # the DSP budget: the rest use logic
         pes = [
             [
-                PE(lut_multiply=i * cols + j >= first_lut, psum_bits=psum_bits(i))
+                PE(lut_multiply=pe_in_logic(self.config, i, j), psum_bits=psum_bits(i))
                 for j in range(cols)
             ]
             for i in range(rows)

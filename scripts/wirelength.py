@@ -48,7 +48,12 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=20)
     ap.add_argument("--max-fanout", type=int, default=500, help="skip clock/reset-like nets")
     args = ap.parse_args()
-    cells, where = placed_cells(json.loads(args.placed.read_text()))
+    try:
+        cells, where = placed_cells(json.loads(args.placed.read_text()))
+    except (OSError, ValueError, KeyError, StopIteration) as e:
+        raise SystemExit(f"{args.placed}: not a nextpnr JSON design ({e})") from None
+    if not where:
+        raise SystemExit(f"{args.placed}: no placed cells (write it with nextpnr --write)")
     driver: dict[int, str] = {}
     sinks: dict[int, list[str]] = collections.defaultdict(list)
     for name, cell in cells.items():
