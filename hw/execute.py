@@ -164,7 +164,7 @@ class ExecuteUnit(wiring.Component):
                         f = head.vector
                         m.d.sync += [
                             kind.eq(_Kind.VECTOR),
-                            count.eq(f.n * 2 + 1),  # 2 per row, then one empty cycle
+                            count.eq(cfg.vector_cycles(f.n)[0]),
                             vop.eq(f.op),
                             dst.eq(f.dst),
                             va.eq(f.a),
@@ -255,67 +255,78 @@ class ExecuteUnit(wiring.Component):
         read_stage = stages[R + C - 1][1]
         write_flags, write_fields = stages[R + C]
 
-        # ---- vector unit: II 2, reads a then b, writes three cycles after b -----------------
-        # Stage 1 (b's data arrives) applies the operation; stage 2 rounds and shifts into
-        # `res`, which is written the cycle after. A row's operands may be the row just
-        # computed: a and b are then taken from `res` (forwarding) instead of the memory,
-        # which they were read from before that write. The issue's last cycle is empty, so a
-        # following matmul's first write and old-value read come after the last vector write.
+        # ---- vector unit: II 2, reads a then b, writes four cycles after b ------------------
+        # Row i (first read at t) has a's data at t+1 and b's at t+2, registered like a so
+        # that the slow block RAM output (ECP5: 5.8 ns) does not feed the multiplier; the
+        # operation at t+3, the rounding shift into `res` at t+4, the write at t+5. A row's
+        # operands may be rows still in flight: a and b from the row before (in `res` when
+        # this row computes), a also from the row before that (then in `res_prev`), whose
+        # write at t+1 comes after this row's a read at t; b, read at t+1, sees that write.
+        # The issue's last two cycles are empty, so a following matmul's first write and
+        # old-value read come after the last vector write.
         if cfg.vector_unit:
             vec_issue = kind == _Kind.VECTOR
             vrow = k >> 1
-            in_rows = k != count - 1
+            in_rows = k < count - 2
             read_a = vec_issue & ~k[0] & in_rows
-            read_b = vec_issue & k[0]
+            read_b = vec_issue & k[0] & in_rows
             a_addr = va + vrow * va_stride
             b_addr = vb + vrow * vb_stride
             d_addr = dst + vrow * vd_stride
             # Operands, results and their addresses carry no reset; the valid bits do.
-            a_pending = Signal()  # acc_rd.data holds operand a of the row in flight
+            a_pending = Signal()  # t+1: acc_rd.data holds operand a
             a_pending_addr = Signal(16, reset_less=True)
             row_dst = Signal(16, reset_less=True)
-            b_pending = Signal()
+            row_last = Signal()
+            b_pending = Signal()  # t+2: acc_rd.data holds operand b
+            b_dst = Signal(16, reset_less=True)
+            b_last = Signal()
             a_val = Signal(acc_row(cfg), reset_less=True)
+            b_val = Signal(acc_row(cfg), reset_less=True)
+            op_valid = Signal()  # t+3: the operation
             value_layout = data.ArrayLayout(signed(49), C)
-            value = Signal(value_layout, reset_less=True)  # stage 1 → 2
-            v_valid = Signal()
+            value = Signal(value_layout, reset_less=True)
+            v_valid = Signal()  # t+4: the rounding shift
             v_dst = Signal(16, reset_less=True)
             v_last = Signal()
             res = Signal(acc_row(cfg), reset_less=True)
-            res_valid = Signal()
+            res_prev = Signal(acc_row(cfg), reset_less=True)
+            res_valid = Signal()  # t+5: the write
             res_dst = Signal(16, reset_less=True)
             res_retire = Signal()
-            row_last = Signal()
-            b_last = Signal()
-            fwd_a = Signal()  # operand a of the row in stage 1 is `res`
-            fwd_b = Signal()
+            fwd_a1 = Signal()  # operand a is the row before (`res` at t+3)
+            fwd_a2 = Signal()  # operand a is the row before that (`res_prev` at t+3)
+            fwd_b = Signal()  # operand b is the row before (`res` at t+3)
             m.d.sync += [
                 a_pending.eq(read_a),
                 b_pending.eq(read_b),
+                op_valid.eq(b_pending),
             ]
             with m.If(read_a):
                 m.d.sync += [
                     a_pending_addr.eq(a_addr),
                     row_dst.eq(d_addr),
-                    row_last.eq(k == count - 3),
+                    row_last.eq(k == count - 4),
                 ]
-            # The row in stage 2 while a row's a (b) is read is the one in `res` when that row
-            # computes; its write comes one cycle after.
+            # At t+1 the row before is in the operation stage (b_dst still holds its
+            # destination) and the one before that is being written.
             with m.If(a_pending):
                 m.d.sync += [
                     a_val.eq(self.acc_rd.data),
-                    fwd_a.eq(v_valid & (v_dst == a_pending_addr)),
+                    fwd_a1.eq(op_valid & (b_dst == a_pending_addr)),
+                    fwd_a2.eq(res_valid & (res_dst == a_pending_addr)),
+                    b_dst.eq(row_dst),
+                    b_last.eq(row_last),
                 ]
             with m.If(read_b):
-                m.d.sync += [b_last.eq(row_last), fwd_b.eq(v_valid & (v_dst == b_addr))]
-            b_dst = Signal(16, reset_less=True)
-            with m.If(a_pending):
-                m.d.sync += b_dst.eq(row_dst)
-            # Stage 1: the operation, when operand b arrives.
+                m.d.sync += fwd_b.eq(op_valid & (b_dst == b_addr))
+            with m.If(b_pending):
+                m.d.sync += b_val.eq(self.acc_rd.data)
+            # The operation (a_val, b_val, b_dst and the flags still hold this row's).
             lanes = []
             for j in range(C):
-                a = Mux(fwd_a, res[j], a_val[j]).as_signed()
-                b = Mux(b_imm, imm, Mux(fwd_b, res[j], self.acc_rd.data[j]).as_signed())
+                a = Mux(fwd_a1, res[j], Mux(fwd_a2, res_prev[j], a_val[j])).as_signed()
+                b = Mux(b_imm, imm, Mux(fwd_b, res[j], b_val[j]).as_signed())
                 lane = Signal(signed(49), name=f"vec_value_{j}")
                 with m.Switch(vop):
                     with m.Case(VecOp.ADD):
@@ -329,10 +340,10 @@ class ExecuteUnit(wiring.Component):
                     with m.Case(VecOp.MIN):
                         m.d.comb += lane.eq(Mux(a < b, a, b))
                 lanes.append(lane)
-            m.d.sync += [v_valid.eq(b_pending), v_last.eq(b_pending & b_last)]
-            with m.If(b_pending):
+            m.d.sync += [v_valid.eq(op_valid), v_last.eq(op_valid & b_last)]
+            with m.If(op_valid):
                 m.d.sync += [value.eq(Cat(*lanes)), v_dst.eq(b_dst)]
-            # Stage 2: round half up, (v >> s) plus the last bit shifted out.
+            # Rounding: round half up, (v >> s) plus the last bit shifted out.
             rounded = []
             for j in range(C):
                 v = value[j]
@@ -340,7 +351,7 @@ class ExecuteUnit(wiring.Component):
                 rounded.append(((v >> vshift) + half)[:32])
             m.d.sync += [res_valid.eq(v_valid), res_retire.eq(v_last)]
             with m.If(v_valid):
-                m.d.sync += [res.eq(Cat(*rounded)), res_dst.eq(v_dst)]
+                m.d.sync += [res.eq(Cat(*rounded)), res_prev.eq(res), res_dst.eq(v_dst)]
         else:  # decode stops `vector` (ILLEGAL_OPCODE): no vector datapath
             vec_issue = read_a = res_valid = res_retire = Const(0)
             a_addr = b_addr = res_dst = Const(0, 16)

@@ -157,27 +157,31 @@ class StoreUnit(wiring.Component):
             m.d.comb += [nxt.eq(fields), nxt.valid.eq(valid)]
             infos.append(nxt)
 
+        # The row is registered as it leaves the memory: a block RAM's output is slow
+        # (ECP5 DP16KD: 5.8 ns clock-to-out), too slow to feed a multiplier in the same cycle.
         acc = self.acc_rd.data
+        acc_q = Signal(acc_row(cfg), reset_less=True)
+        m.d.sync += acc_q.eq(acc)
         # Stage 1: multiply, `lanes` columns per cycle: group k of a row read at T goes at
-        # T + 1 + k, from the memory's output for k = 0 and from a copy of the row after.
+        # T + 2 + k, from the read register for k = 0 and from a copy of the row after.
         k1 = Signal(range(passes), init=passes - 1)  # the group in stage 1
         k2 = Signal(range(passes), init=passes - 1)  # the group in stage 2
-        with m.If(read_now):
+        with m.If(infos[1].valid):
             m.d.sync += k1.eq(0)
         with m.Elif(k1 != passes - 1):
             m.d.sync += k1.eq(k1 + 1)
         m.d.sync += k2.eq(k1)
         if passes == 1:
-            group_acc = acc.as_value()
-            row_copy = acc.as_value()
+            group_acc = acc_q.as_value()
+            row_copy = acc_q.as_value()
             group_mult = mult.as_value()
             group_shift = shift.as_value()
         else:
             held = Signal(acc_row(cfg), reset_less=True)
-            with m.If(infos[1].valid):
-                m.d.sync += held.eq(acc)
+            with m.If(infos[2].valid):
+                m.d.sync += held.eq(acc_q)
             row_copy = held.as_value()
-            group_acc = Mux(infos[1].valid, acc.as_value(), held.as_value()).word_select(
+            group_acc = Mux(infos[2].valid, acc_q.as_value(), held.as_value()).word_select(
                 k1, 32 * lanes
             )
             group_mult = mult.as_value().word_select(k1, 32 * lanes)

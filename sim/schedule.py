@@ -384,8 +384,8 @@ class _Engine:
                 m.preload(v)
             elif kind == K_VECTOR:
                 n = v["n"]
-                # Row i writes at P+5+2i; the issue ends with an empty cycle.
-                end, free = t + 2 * n + 3, t + 2 * n + 1
+                issue, done = cfg.vector_cycles(n)
+                end, free = t + done, t + issue
                 self.exec_mv.append((t, end))
                 m.vector(v)
             else:

@@ -268,8 +268,8 @@ class _Stepper:
             end, free = t + v["n"] + R + C, t + v["n"]
             m.matmul(v)
         elif k == "vector":
-            # Row i writes at P+5+2i; the issue ends with an empty cycle.
-            end, free = t + 2 * v["n"] + 3, t + 2 * v["n"] + 1
+            issue, done = self.cfg.vector_cycles(v["n"])
+            end, free = t + done, t + issue
             m.vector(v)
         elif k == "sync_execute":
             end, free = t + 1 + R + C, t + 1

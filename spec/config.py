@@ -217,9 +217,20 @@ class AcceleratorConfig:
     @property
     def store_row_latency(self) -> int:
         """Cycles from a store reading an accumulator row to the row leaving post-processing:
-        the read, ``requant_passes`` multiply cycles, round/shift/saturate, the activation
-        (docs/timing.md, the store unit)."""
-        return 3 + self.requant_passes
+        the read, a register for the read data, ``requant_passes`` multiply cycles,
+        round/shift/saturate, the activation (docs/timing.md, the store unit)."""
+        return 4 + self.requant_passes
+
+    def vector_cycles(self, n: int) -> tuple[int, int]:
+        """Issue cycles ``K`` and completion ``E - P`` of a ``vector`` of ``n`` rows.
+
+        Row i reads a at ``P+1+2i`` and b at ``P+2+2i``; b's data is registered, the
+        operation and the rounding shift take a cycle each, and the row is written at
+        ``P+6+2i``. The two empty issue cycles at the end keep a following matmul's first
+        write and old-value read after the last vector write (docs/timing.md). ``n`` may be
+        an Amaranth value: the RTL counts with the same expression.
+        """
+        return 2 * n + 2, 2 * n + 4
 
     @property
     def lut_rows(self) -> int:

@@ -52,7 +52,7 @@ def execute_alone(words: Sequence[int], cfg: AcceleratorConfig) -> int:
 
     This is the compute-bound time of the compiler's mapping: the execute instructions issued
     back to back by the rules of docs/timing.md (``preload`` R cycles and the swap wavefront,
-    ``matmul`` n, ``vector`` 2n + 1 after the previous result, one fill and drain of R + C at the
+    ``matmul`` n, ``vector`` 2n + 2 after the previous result, one fill and drain of R + C at the
     end), from the first pop to the last completion; 0 when there is none.
     """
     r, c = cfg.rows, cfg.cols
@@ -73,7 +73,8 @@ def execute_alone(words: Sequence[int], cfg: AcceleratorConfig) -> int:
             issue, end = ins["n"], pop + ins["n"] + r + c
         elif ins.opcode == Opcode.VECTOR:
             pop = max(pop, last_end)
-            issue, end = 2 * ins["n"] + 1, pop + 2 * ins["n"] + 3
+            issue, done = cfg.vector_cycles(ins["n"])
+            end = pop + done
         else:  # sync on the execute unit
             issue, end = 1, pop + 1 + r + c
         first = pop if first is None else first

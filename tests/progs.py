@@ -467,6 +467,10 @@ def vector_program(config: AcceleratorConfig, *, seed: int = 1) -> Case:
         # The same through operand b, then through both (the result is forwarded: docs/timing.md).
         dict(op=VecOp.SUB, dst=B, a=A, b=B - 1, n=3),
         dict(op=VecOp.ADD, dst=B + 4, a=B + 3, b=B + 3, n=2, shift=1),
+        # Row i+2 reads what row i wrote, row i+1 not: a is forwarded from two rows back; b is
+        # read in the cycle that row is written.
+        dict(op=VecOp.ADD, dst=B + 2, a=B, b_imm=1, imm=3, n=4),
+        dict(op=VecOp.SUB, dst=A + 2, a=B + 5, b=A, n=4, a_stride=0, shift=1),
     ]
     for i, f in enumerate(ops):
         deps = (["pop_prev"] if i == 0 else []) + (["push_next"] if i == len(ops) - 1 else [])

@@ -41,8 +41,9 @@ def test_matmul_relu_example_bit_exact_and_cycle_exact() -> None:
     # docs/timing.md by hand, counting from A_0: loads pop at 1, 5, 9 (N = 4, 4, 12 beats;
     # E = 8, 12, 24); preload pops at 25 (token), issues 26..29; matmul pops at 29,
     # E = 29 + 4 + 8 = 41; cfg_quant 42..45, cfg_act 46..47; store pops at 48, reads 49..52,
-    # last beat at 56, acked at 58; done at 59, so 60 cycles after A_0.
-    assert r.cycles == A0 + 60
+    # last beat at 57 (a row leaves 5 cycles after its read), acked at 59; done at 60, so
+    # 61 cycles after A_0.
+    assert r.cycles == A0 + 61
     assert r.counters["macs"] == 4 * 16
     assert r.counters["array_busy"] == 4
     assert r.counters["rd_beats"] == 4 + 4 + 12

@@ -123,35 +123,36 @@ def test_tokens_and_store_one_at_a_time() -> None:
     # 1: D=1; token visible at 7: P=7, E = 7+1+6 = 14 (push exec→store at 14).
     # 2: cfg_act: D=2, P=3, E=P+1=4; store unit free again at F = E+1 = 5.
     # 3: store: D=3; token visible at 15: P=15. Rows at d = 3, 7 (mod 4 = 3): nb = ceil(7/4)
-    #    = 2 each, N = 4; T0 = 16, T1 = 18; beats 20,21 and 22,23; E = last beat + L = 26.
-    # 4: store sync: A=4, store k=2 >= Q: D >= P(2)+1 = 4, so D=4; P = F = E3+1 = 27, E=28.
-    # 5: halt A=D=5. Done at t=29: cycles 30.
+    #    = 2 each, N = 4; T0 = 16, T1 = 18; a row leaves 4 + 1 = 5 cycles after its read:
+    #    beats 21,22 and 23,24; E = last beat + L = 27.
+    # 4: store sync: A=4, store k=2 >= Q: D >= P(2)+1 = 4, so D=4; P = F = E3+1 = 28, E=29.
+    # 5: halt A=D=5. Done at t=30: cycles 31.
     assert times(r) == [
         (0, 0, 1, 6),
         (1, 1, 7, 14),
         (2, 2, 3, 4),
-        (3, 3, 15, 26),
-        (4, 4, 27, 28),
+        (3, 3, 15, 27),
+        (4, 4, 28, 29),
         (5, 5, None, None),
     ]
-    assert cycles(r) == 30
-    # store_busy = |[3,4]| + |[15,26]| + |[27,28]| = 2 + 12 + 2 = 16.
+    assert cycles(r) == 31
+    # store_busy = |[3,4]| + |[15,27]| + |[28,29]| = 2 + 13 + 2 = 17.
     # exec_stall: sync queued 2..6 = 5 (tokens). store_stall: the store waits 4..14 = 11 (4:
-    # the store unit is free only at 5; 5..14 tokens), the sync waits 16..26 = 11 (previous
+    # the store unit is free only at 5; 5..14 tokens), the sync waits 16..27 = 12 (previous
     # store running).
     counters(
         r,
-        cycles=30,
+        cycles=31,
         load_busy=6,
         exec_busy=8,
-        store_busy=16,
+        store_busy=17,
         exec_stall=5,
-        store_stall=22,
+        store_stall=23,
         rd_beats=1,
         wr_beats=4,
     )
     store = r.stats.units["store"]
-    assert (store.stall_tokens, store.stall_unit_busy) == (10, 12)
+    assert (store.stall_tokens, store.stall_unit_busy) == (10, 13)
     assert r.stats.units["execute"].stall_tokens == 5
 
 
@@ -167,17 +168,17 @@ def test_requantisation_passes_space_rows_and_leave_gaps_between_beats() -> None
         T.replace(requant_passes=4),
     )
     # 0: P=1. Rows at d = 3, 7: nb = 2 each (as in the test above). T0 = 2, T1 = T0 +
-    #    max(2, 4) = 6; a row leaves 3 + 4 = 7 cycles after its read: beats 9,10 and 13,14
-    #    (a gap of two cycles); E = 14 + L = 17.
-    # 1: P = E0 + 1 = 18. int32 rows of 16 bytes, aligned: nb = 4 = passes, so no gaps:
-    #    T0 = 19, T1 = 23; beats 26..29 and 30..33; E = 33 + 3 = 36.
-    # 2: P = 37. Scratchpad rows are read every 4 cycles: T = 38, 42, 46; the last is
-    #    written at 46 + 7 = 53 = E.  halt: A = 3. Done at 54: cycles 55.
-    assert times(r) == [(0, 0, 1, 17), (1, 1, 18, 36), (2, 2, 37, 53), (3, 3, None, None)]
-    assert cycles(r) == 55
-    # store_busy = |[1,17]| + |[18,36]| + |[37,53]| = 53. store_stall: a head waits for the
-    # unit in 2..17 (the second store) and 19..36 (the third; at 18 the unit pops) = 16 + 18.
-    counters(r, cycles=55, store_busy=53, store_stall=34, wr_beats=12)
+    #    max(2, 4) = 6; a row leaves 4 + 4 = 8 cycles after its read: beats 10,11 and 14,15
+    #    (a gap of two cycles); E = 15 + L = 18.
+    # 1: P = E0 + 1 = 19. int32 rows of 16 bytes, aligned: nb = 4 = passes, so no gaps:
+    #    T0 = 20, T1 = 24; beats 28..31 and 32..35; E = 35 + 3 = 38.
+    # 2: P = 39. Scratchpad rows are read every 4 cycles: T = 40, 44, 48; the last is
+    #    written at 48 + 8 = 56 = E.  halt: A = 3. Done at 57: cycles 58.
+    assert times(r) == [(0, 0, 1, 18), (1, 1, 19, 38), (2, 2, 39, 56), (3, 3, None, None)]
+    assert cycles(r) == 58
+    # store_busy = |[1,18]| + |[19,38]| + |[39,56]| = 56. store_stall: a head waits for the
+    # unit in 2..18 (the second store) and 20..38 (the third; at 19 the unit pops) = 17 + 19.
+    counters(r, cycles=58, store_busy=56, store_stall=36, wr_beats=12)
     # Stopped in the gap of the first store: two of its four beats are out.
     stopped = run(
         """
@@ -188,7 +189,7 @@ def test_requantisation_passes_space_rows_and_leave_gaps_between_beats() -> None
         """,
         T.replace(requant_passes=4, token_depth=1),
     )
-    # store: P=1, beats 9,10 and 13,14 as above. load 1: P=2, N=3, F=5, E = 2+3+3+1 = 9.
+    # store: P=1, beats 10,11 and 14,15 as above. load 1: P=2, N=3, F=5, E = 2+3+3+1 = 9.
     # load 2: P=5, E=12: its push finds the counter full (token_depth 1), so the machine
     # stops at 12, between the store's second and third beats. load_busy = |[2,12]| = 11,
     # load_stall: load 2 waits for the unit in 3, 4; store_busy = |[1,12]|.
@@ -270,22 +271,22 @@ def test_vector_waits_for_matmul_drain() -> None:
         """
     )
     # 0 matmul: P=1, F=3, E = 1+2+6 = 9.
-    # 1 vector n=3: D=1, P >= max(2, F=3, E_prev=9) = 9; K=2n+1=7, F=16, E = P+2n+3 = 18.
-    # 2 sync: A=2, D >= P0+1 = 2 -> 2. P = F = 16, E = 16+1+6 = 23.
-    # 3 vector n=1: A=3, D >= P1+1 = 10 -> 10. P >= max(11, F=17, E_prev=23) = 23, E = 28.
-    # halt: A=D=11. Done at t=29: cycles 30.
+    # 1 vector n=3: D=1, P >= max(2, F=3, E_prev=9) = 9; K=2n+2=8, F=17, E = P+2n+4 = 19.
+    # 2 sync: A=2, D >= P0+1 = 2 -> 2. P = F = 17, E = 17+1+6 = 24.
+    # 3 vector n=1: A=3, D >= P1+1 = 10 -> 10. P >= max(11, F=18, E_prev=24) = 24, E = 30.
+    # halt: A=D=11. Done at t=31: cycles 32.
     assert times(r) == [
         (0, 0, 1, 9),
-        (1, 1, 9, 18),
-        (2, 2, 16, 23),
-        (3, 10, 23, 28),
+        (1, 1, 9, 19),
+        (2, 2, 17, 24),
+        (3, 10, 24, 30),
         (11, 11, None, None),
     ]
-    # exec_stall: vector1 waits 2..8 (7: cycle 2 busy, 3..8 drain), sync waits 10..15 (6,
-    # busy), vector3 waits 17..22 (6, drain) = 19. No swap: the active tile is 0x0, macs = 0.
-    counters(r, cycles=30, exec_busy=28, exec_stall=19, array_busy=2)
+    # exec_stall: vector1 waits 2..8 (7: cycle 2 busy, 3..8 drain), sync waits 10..16 (7,
+    # busy), vector3 waits 18..23 (6, drain) = 20. No swap: the active tile is 0x0, macs = 0.
+    counters(r, cycles=32, exec_busy=30, exec_stall=20, array_busy=2)
     ex = r.stats.units["execute"]
-    assert (ex.stall_unit_busy, ex.stall_hazard) == (7, 12)
+    assert (ex.stall_unit_busy, ex.stall_hazard) == (8, 12)
 
 
 def test_load_acc_loses_tie_to_execute() -> None:
@@ -374,23 +375,23 @@ def test_store_sp_loses_tie_to_load_sp() -> None:
     # 3 load sp: A=3, load k=2: D >= P0+1 = 2 -> 3; candidate max(4, F=7) = 7. No store(sp)
     #   in flight. Tie at 7 with the store: load wins, P=7, E=7+1+3+1 = 12; the store may not
     #   pop in a cycle in which load pops a load(sp), nor while it is in flight: P = 13,
-    #   E = T_{n-1} + 4 = P+n+4 = 18.
-    # halt: A=D=4. Done at t=19: cycles 20.
+    #   E = T_{n-1} + 5 = P+n+5 = 19.
+    # halt: A=D=4. Done at t=20: cycles 21.
     assert times(r) == [
         (0, 0, 1, 6),
         (1, 1, 2, 11),
-        (2, 2, 13, 18),
+        (2, 2, 13, 19),
         (3, 3, 7, 12),
         (4, 4, None, None),
     ]
     # load_busy = |[1,12]| = 12; load_stall: load 3 waits 4..6 (3, unit busy).
-    # store_busy = |[13,18]| = 6; store_stall = 3..12 = 10 (interlock). rd_beats = 1+5+1.
+    # store_busy = |[13,19]| = 7; store_stall = 3..12 = 10 (interlock). rd_beats = 1+5+1.
     counters(
         r,
-        cycles=20,
+        cycles=21,
         load_busy=12,
         load_stall=3,
-        store_busy=6,
+        store_busy=7,
         store_stall=10,
         rd_beats=7,
     )
@@ -409,22 +410,22 @@ def test_load_sp_waits_for_store_sp_in_flight() -> None:
     )
     # 0 load acc: N=4, P=1, F=5, E=1+4+3+1 = 9.
     # 1 cfg_act: D=1, P=2, E=3, store free at F=4.
-    # 2 store sp n=2: D=2, P = F = 4 (no load(sp) in flight), E = P+n+4 = 10.
-    # 3 load sp: D=3, candidate max(4, F=5) = 5, but store(sp) is in flight [4,10]: P = 11,
-    #   E = 11+1+3+1 = 16.
-    # halt: A=D=4. Done at t=17: cycles 18.
+    # 2 store sp n=2: D=2, P = F = 4 (no load(sp) in flight), E = P+n+5 = 11.
+    # 3 load sp: D=3, candidate max(4, F=5) = 5, but store(sp) is in flight [4,11]: P = 12,
+    #   E = 12+1+3+1 = 17.
+    # halt: A=D=4. Done at t=18: cycles 19.
     assert times(r) == [
         (0, 0, 1, 9),
         (1, 1, 2, 3),
-        (2, 2, 4, 10),
-        (3, 3, 11, 16),
+        (2, 2, 4, 11),
+        (3, 3, 12, 17),
         (4, 4, None, None),
     ]
-    # load_busy = |[1,9]| + |[11,16]| = 15; load_stall: load 3 waits 4..10 (7: 4 unit busy,
-    # 5..10 interlock). store_busy = |[2,10]| = 9; store_stall: the store waits 3 (1).
-    counters(r, cycles=18, load_busy=15, load_stall=7, store_busy=9, store_stall=1, rd_beats=5)
+    # load_busy = |[1,9]| + |[12,17]| = 15; load_stall: load 3 waits 4..11 (8: 4 unit busy,
+    # 5..11 interlock). store_busy = |[2,11]| = 10; store_stall: the store waits 3 (1).
+    counters(r, cycles=19, load_busy=15, load_stall=8, store_busy=10, store_stall=1, rd_beats=5)
     load = r.stats.units["load"]
-    assert (load.stall_unit_busy, load.stall_interlock) == (1, 6)
+    assert (load.stall_unit_busy, load.stall_interlock) == (1, 7)
 
 
 def test_deadlock_cycle_and_index() -> None:
