@@ -108,7 +108,7 @@ class ExecuteUnit(wiring.Component):
         is_vec = (opcode == Opcode.VECTOR.value) if cfg.vector_unit else Const(0)
         swap_now = Signal()  # a swap row issues this cycle
         swap_clear = swap_wait == 0
-        if R + C - 3 > 0:
+        if cfg.swap_clearance > 0:
             swap_clear &= ~swap_now
         pipe_empty = (inflight - retire) == 0
         cond = Mux(
@@ -216,7 +216,7 @@ class ExecuteUnit(wiring.Component):
             m.d.sync += active_macs.eq(shadow_macs)
         m.d.comb += self.macs.eq(Mux(mm_issue, Mux(swap_now, shadow_macs, active_macs), 0))
         with m.If(swap_now):
-            m.d.sync += swap_wait.eq(max(R + C - 4, 0))
+            m.d.sync += swap_wait.eq(max(cfg.swap_clearance - 1, 0))
         with m.Elif(swap_wait != 0):
             m.d.sync += swap_wait.eq(swap_wait - 1)
 

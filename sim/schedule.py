@@ -169,6 +169,7 @@ class _Engine:
         self.dram_size = dram_size
         self.max_cycles = max_cycles
         self.R, self.C = config.rows, config.cols
+        self.swap_clearance = config.swap_clearance
         self.Q = config.queue_depth
         self.TD = config.token_depth
         self.queues: list[deque[_Entry]] = [deque(), deque(), deque()]
@@ -297,7 +298,7 @@ class _Engine:
         kind = e.kind
         haz = tok
         if kind == K_PRELOAD:
-            haz = max(haz, self.swap_t + self.R + self.C - 3)
+            haz = max(haz, self.swap_t + self.swap_clearance)
         elif kind == K_VECTOR:
             haz = max(haz, self.last_e[EXEC_UNIT])
         c = haz
@@ -369,10 +370,10 @@ class _Engine:
                 (self.load_acc if kind == K_LOAD_ACC else self.load_sp).append((t, end))
                 m.load(v)
         elif u == EXEC_UNIT:
-            rc = self.R + self.C
             if kind == K_MATMUL:
                 n = v["n"]
-                end, free = t + n + rc, t + n
+                issue, done = cfg.execute_cycles("matmul", n)
+                end, free = t + done, t + issue
                 if v["swap"]:
                     self.swap_t = t + 1
                 macs = m.matmul(v)
@@ -380,16 +381,18 @@ class _Engine:
                 self.macs_per_row[i] = macs // n
                 self.exec_mv.append((t, end))
             elif kind == K_PRELOAD:
-                end, free = t + self.R + rc, t + self.R
+                issue, done = cfg.execute_cycles("preload")
+                end, free = t + done, t + issue
                 m.preload(v)
             elif kind == K_VECTOR:
                 n = v["n"]
-                issue, done = cfg.vector_cycles(n)
+                issue, done = cfg.execute_cycles("vector", n)
                 end, free = t + done, t + issue
                 self.exec_mv.append((t, end))
                 m.vector(v)
             else:
-                end, free = t + 1 + rc, t + 1
+                issue, done = cfg.execute_cycles("sync")
+                end, free = t + done, t + issue
         else:
             if kind == K_STORE_DRAM:
                 eb = 4 if v["elem"] == 1 else 1

@@ -217,7 +217,7 @@ class _Stepper:
                 return R_TOKENS
         k = x.kind
         if k == "preload":
-            if self.swap_t is not None and t < self.swap_t + self.R + self.C - 3:
+            if self.swap_t is not None and t < self.swap_t + self.cfg.swap_clearance:
                 return R_HAZARD
         elif k == "vector":
             drained = self.units[EXEC_UNIT].last_e
@@ -243,7 +243,7 @@ class _Stepper:
         v = x.op.v
         k = x.kind
         m = self.m
-        R, C, L = self.R, self.C, self.cfg.mem_latency
+        L = self.cfg.mem_latency
         free: int | None = None
         if k in ("load_sp", "load_acc"):
             eb = 4 if v["elem"] == 1 else 1
@@ -256,7 +256,8 @@ class _Stepper:
             end = t + 1 if unit.last_e is None else max(t + 1, unit.last_e + 1)
             free = end
         elif k == "preload":
-            end, free = t + R + R + C, t + R
+            issue, done = self.cfg.execute_cycles("preload")
+            end, free = t + done, t + issue
             self.shadow = (v["rows"], v["cols"])
             m.preload(v)
         elif k == "matmul":
@@ -265,14 +266,16 @@ class _Stepper:
                 self.active = self.shadow
             x.rows = v["n"]
             x.macs_per_row = self.active[0] * self.active[1]
-            end, free = t + v["n"] + R + C, t + v["n"]
+            issue, done = self.cfg.execute_cycles("matmul", v["n"])
+            end, free = t + done, t + issue
             m.matmul(v)
         elif k == "vector":
-            issue, done = self.cfg.vector_cycles(v["n"])
+            issue, done = self.cfg.execute_cycles("vector", v["n"])
             end, free = t + done, t + issue
             m.vector(v)
         elif k == "sync_execute":
-            end, free = t + 1 + R + C, t + 1
+            issue, done = self.cfg.execute_cycles("sync")
+            end, free = t + done, t + issue
         elif k == "store_dram":
             eb = 4 if v["elem"] == 1 else 1
             offsets = _store_beat_offsets(

@@ -221,6 +221,25 @@ class AcceleratorConfig:
         round/shift/saturate, the activation (docs/timing.md, the store unit)."""
         return 4 + self.requant_passes
 
+    def execute_cycles(self, kind: str, n: int = 1) -> tuple[int, int]:
+        """Issue cycles ``K`` and completion ``E - P`` of an execute instruction popped at P.
+
+        ``kind`` is ``"preload"``, ``"matmul"``, ``"vector"`` or ``"sync"``; ``n`` is the rows
+        of a matmul or vector. Everything but a vector completes when its last issued row has
+        gone through the array and the de-skew (R + C cycles; docs/timing.md, execute unit).
+        """
+        if kind == "vector":
+            return self.vector_cycles(n)
+        issue = {"preload": self.rows, "matmul": n, "sync": 1}[kind]
+        return issue, issue + self.rows + self.cols
+
+    @property
+    def swap_clearance(self) -> int:
+        """A ``preload`` pops no earlier than this many cycles after the issue of the latest
+        swap row: the swap wavefront must have passed every PE before the shadow registers
+        shift (docs/timing.md)."""
+        return self.rows + self.cols - 3
+
     def vector_cycles(self, n: int) -> tuple[int, int]:
         """Issue cycles ``K`` and completion ``E - P`` of a ``vector`` of ``n`` rows.
 

@@ -55,7 +55,6 @@ def execute_alone(words: Sequence[int], cfg: AcceleratorConfig) -> int:
     ``matmul`` n, ``vector`` 2n + 2 after the previous result, one fill and drain of R + C at the
     end), from the first pop to the last completion; 0 when there is none.
     """
-    r, c = cfg.rows, cfg.cols
     free, last_end, swap_issue = 0, 0, None
     first = None
     for word in words:
@@ -65,18 +64,18 @@ def execute_alone(words: Sequence[int], cfg: AcceleratorConfig) -> int:
         pop = free
         if ins.opcode == Opcode.PRELOAD:
             if swap_issue is not None:
-                pop = max(pop, swap_issue + r + c - 3)
-            issue, end = r, pop + r + r + c
+                pop = max(pop, swap_issue + cfg.swap_clearance)
+            issue, done = cfg.execute_cycles("preload")
         elif ins.opcode == Opcode.MATMUL:
             if ins["swap"]:
                 swap_issue = pop + 1
-            issue, end = ins["n"], pop + ins["n"] + r + c
+            issue, done = cfg.execute_cycles("matmul", ins["n"])
         elif ins.opcode == Opcode.VECTOR:
             pop = max(pop, last_end)
-            issue, done = cfg.vector_cycles(ins["n"])
-            end = pop + done
+            issue, done = cfg.execute_cycles("vector", ins["n"])
         else:  # sync on the execute unit
-            issue, end = 1, pop + 1 + r + c
+            issue, done = cfg.execute_cycles("sync")
+        end = pop + done
         first = pop if first is None else first
         free, last_end = pop + issue, max(last_end, end)
     return 0 if first is None else last_end - first

@@ -79,6 +79,13 @@ def test_derived_values_non_square() -> None:
     assert c.acc_bytes == 1200
     assert c.peak_macs_per_cycle == 15
     assert c.lut_rows == 52  # ceil(256 / 5)
+    # docs/timing.md, execute unit: (K, E - P); R + C = 8 of fill and drain.
+    assert c.execute_cycles("preload") == (3, 11)
+    assert c.execute_cycles("matmul", 7) == (7, 15)
+    assert c.execute_cycles("sync") == (1, 9)
+    assert c.execute_cycles("vector", 3) == (8, 10)  # rows written at P+6, P+8, P+10
+    assert c.swap_clearance == 5
+    assert c.replace(requant_passes=5).store_row_latency == 9  # 4 + G
 
 
 def test_replace_revalidates() -> None:
