@@ -251,8 +251,9 @@ class ExecuteUnit(wiring.Component):
             nxt_fields = Signal(fields_layout, name=f"meta_{n}_fields", reset_less=True)
             m.d.sync += [nxt_flags.eq(stages[-1][0]), nxt_fields.eq(stages[-1][1])]
             stages.append((nxt_flags, nxt_fields))
-        # The old value / bias is read one cycle before the write (R + C >= 2 always).
-        read_stage = stages[R + C - 1][1]
+        # The old value / bias is read two cycles before the write (R + C >= 2 always) and
+        # registered, so that the slow block RAM output does not feed the adder.
+        read_stage = stages[R + C - 2][1]
         write_flags, write_fields = stages[R + C]
 
         # ---- vector unit: II 2, reads a then b, writes four cycles after b ------------------
@@ -262,8 +263,9 @@ class ExecuteUnit(wiring.Component):
         # operands may be rows still in flight: a and b from the row before (in `res` when
         # this row computes), a also from the row before that (then in `res_prev`), whose
         # write at t+1 comes after this row's a read at t; b, read at t+1, sees that write.
-        # The issue's last two cycles are empty, so a following matmul's first write and
-        # old-value read come after the last vector write.
+        # The issue's last two cycles are empty, so a following matmul's first write comes
+        # after the last vector write (its first old-value read may come a cycle before it;
+        # the write is then forwarded, below).
         if cfg.vector_unit:
             vec_issue = kind == _Kind.VECTOR
             vrow = k >> 1
@@ -360,12 +362,19 @@ class ExecuteUnit(wiring.Component):
         # ---- accumulator ports -------------------------------------------------------------
         with m.If(vec_issue):
             m.d.comb += self.acc_rd.addr.eq(Mux(read_a, a_addr, b_addr))
+        old_addr = Mux(read_stage.mode == MatMode.BIAS, read_stage.bias, read_stage.addr)
         with m.Else():
-            m.d.comb += self.acc_rd.addr.eq(
-                Mux(read_stage.mode == MatMode.BIAS, read_stage.bias, read_stage.addr)
-            )
+            m.d.comb += self.acc_rd.addr.eq(old_addr)
+        # The read at W-2 sees a write in the same cycle (transparent port) but not one at
+        # W-1, the previous row's: that one is forwarded into the register.
+        old = Signal(acc_row(cfg), reset_less=True)
+        old_addr_q = Signal(16, reset_less=True)
+        forward = self.acc_wr.en & (self.acc_wr.addr == old_addr_q)
+        m.d.sync += [
+            old_addr_q.eq(old_addr),
+            old.eq(Mux(forward, self.acc_wr.data, self.acc_rd.data)),
+        ]
         out = core.out_row
-        old = self.acc_rd.data
         mm_lanes = [
             Mux(
                 write_fields.mode == MatMode.OVERWRITE,

@@ -246,7 +246,7 @@ class AcceleratorConfig:
         Row i reads a at ``P+1+2i`` and b at ``P+2+2i``; b's data is registered, the
         operation and the rounding shift take a cycle each, and the row is written at
         ``P+6+2i``. The two empty issue cycles at the end keep a following matmul's first
-        write and old-value read after the last vector write (docs/timing.md). ``n`` may be
+        write after the last vector write (docs/timing.md). ``n`` may be
         an Amaranth value: the RTL counts with the same expression.
         """
         return 2 * n + 2, 2 * n + 4

@@ -678,9 +678,76 @@ def store_sp_program(config: AcceleratorConfig, *, seed: int = 3) -> Case:
     return Case("store_sp", bld.program(), {"x": x}, {"y": y})
 
 
+def accumulate_chain_program(config: AcceleratorConfig, *, seed: int = 4) -> Case:
+    """Matmuls of one and two rows that accumulate into the rows the one before just wrote.
+
+    Back to back, a one-row matmul reads its old value one cycle before the previous one
+    writes it (forwarded into the read register, docs/timing.md); a two-row matmul reads it
+    in the same cycle (the memory's transparent read). With the vector unit, a matmul then
+    accumulates onto the rows a vector has just written. The int32 rows are stored raw.
+    """
+    R, C = config.rows, config.cols
+    rng = np.random.default_rng(seed)
+    M = 6
+    x = rng.integers(-128, 128, size=(M, R), dtype=np.int8)
+    w = rng.integers(-127, 128, size=(R, C), dtype=np.int8)
+    bld = Builder(config, misalign=2)
+    x_addr = bld.tensor("x", (M, R), "int8", output=False)
+    w_addr = bld.place(w, "int8")
+    y_addr = bld.tensor("y", (4, C), "int32", output=True)
+    bld.emit("load", target=LoadTarget.SP, dst=0, len=R, n_inner=M, addr=x_addr, stride_inner=R)
+    bld.emit(
+        "load",
+        "push_next",
+        target=LoadTarget.SP,
+        dst=M,
+        len=C,
+        n_inner=R,
+        addr=w_addr,
+        stride_inner=C,
+    )
+    bld.emit("preload", "pop_prev", src=M, rows=R, cols=C)
+    xw = x.astype(np.int64) @ w.astype(np.int64)
+    acc = np.zeros((4, C), dtype=np.int64)
+    # Row 0 = x0·w + x1·w + ... + x5·w, one row at a time.
+    for r in range(M):
+        mode = MatMode.OVERWRITE if r == 0 else MatMode.ACCUMULATE
+        bld.emit("matmul", src=r, dst=0, n=1, swap=1 if r == 0 else 0, mode=mode)
+        acc[0] = xw[r] if r == 0 else acc[0] + xw[r]
+    # Rows 1, 2 = (x0, x1)·w + (x2, x3)·w + (x4, x5)·w, two rows at a time.
+    for r in range(0, M, 2):
+        mode = MatMode.OVERWRITE if r == 0 else MatMode.ACCUMULATE
+        bld.emit("matmul", src=r, dst=1, n=2, mode=mode)
+        acc[1:3] = xw[r : r + 2] if r == 0 else acc[1:3] + xw[r : r + 2]
+    if config.vector_unit:
+        # Row 3 = 2·row 0 by a vector, then + x5·w by a matmul right behind it.
+        bld.emit("vector", op=VecOp.ADD, dst=3, a=0, b=0, n=1)
+        bld.emit("matmul", src=M - 1, dst=3, n=1, mode=MatMode.ACCUMULATE)
+        acc[3] = 2 * acc[0] + xw[M - 1]
+    else:
+        bld.emit("matmul", src=0, dst=3, n=1, mode=MatMode.OVERWRITE)
+        acc[3] = xw[0]
+    bld.emit("sync", "push_next", unit=Unit.EXECUTE)
+    bld.emit(
+        "store",
+        "pop_prev",
+        target=StoreTarget.DRAM,
+        elem=Elem.I32,
+        src=0,
+        len=C,
+        n_inner=4,
+        addr=y_addr,
+        stride_inner=4 * C,
+    )
+    bld.emit("halt")
+    y = ((acc + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+    return Case("accumulate_chain", bld.program(), {"x": x}, {"y": y})
+
+
 def hand_cases(config: AcceleratorConfig) -> list[Case]:
     """The small functional programs (each instruction class the accelerator is built with)."""
     return [
+        accumulate_chain_program(config),
         *([vector_program(config)] if config.vector_unit else []),
         *([lut_program(config)] if config.act_lut else []),
         store_sp_program(config),
