@@ -1,6 +1,6 @@
 """The accelerator top level: fetch, queues, tokens, the three units, memories and counters."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, ResetInserter, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, ResetInserter, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -34,12 +34,28 @@ COUNTERS = (
 """Performance counters in docs/timing.md order; each is COUNTER_BITS wide."""
 
 
-def _lowest(candidates: list[tuple[object, object]]) -> tuple[object, object]:
-    """(any valid, lowest pc among the valid candidates) as a priority chain of muxes."""
-    found, best = Const(0, 1), Const(0, 1)
-    for valid, pc in candidates:
-        take = valid & (~found | (pc < best))
-        found, best = found | valid, Mux(take, pc, best)
+def _lowest(candidates: list[tuple[Value, Value]]) -> tuple[Value, Value]:
+    """(any valid, lowest pc among the valid candidates; the earlier candidate on a tie).
+
+    The pcs are compared pairwise, without the valid bits, so the comparators (carry chains)
+    run in parallel with the logic that decides validity (for a token overflow, a unit's pop):
+    after it come only an AND per candidate and a one-hot mux.
+    """
+    found = Cat(*[valid for valid, _ in candidates]).any()
+    # later_lower[a, b] (a < b): candidate b's pc is strictly lower than a's.
+    later_lower = {
+        (a, b): candidates[b][1] < candidates[a][1]
+        for a in range(len(candidates))
+        for b in range(a + 1, len(candidates))
+    }
+    best: Value = Const(0, 1)
+    for i, (valid, pc) in enumerate(candidates):
+        wins = valid
+        for j, (other, _) in enumerate(candidates):
+            if j != i:
+                beats = later_lower[j, i] if j < i else ~later_lower[i, j]
+                wins = wins & (~other | beats)
+        best = best | Mux(wins, pc, 0)
     return found, best
 
 
