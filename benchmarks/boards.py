@@ -18,24 +18,29 @@ from typing import Any
 
 from systolic.boards.build import BuildError, build_board
 from systolic.boards.targets import TARGETS
+from systolic.spec.config import PRESETS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-# (board, preset overrides, clock MHz or None for the target's default clock, BoardTarget.soc_hz)
-RUNS: list[tuple[str, dict[str, int], float | None]] = [
-    ("ulx3s-85f", {}, None),  # the 8x8 at the board's 25 MHz
-    ("ulx3s-85f", {}, 40.0),  # session 5: 38.6 MHz (the vector unit's operand read next)
-    ("ulx3s-85f", {}, 100.0),  # the goal: misses it
-    ("icebreaker", {}, None),  # the lean 1x1 at the target's 17 MHz
-    ("icebreaker", {}, 24.0),  # the goal: misses it
+# (board, preset (None: the board's own), overrides, clock MHz or None for the target's
+# default clock, BoardTarget.soc_hz)
+RUNS: list[tuple[str, str | None, dict[str, int], float | None]] = [
+    ("ulx3s-85f", None, {}, None),  # the 8x8 at the board's 25 MHz
+    ("ulx3s-85f", None, {}, 50.0),  # session 7: the pipeline stages
+    ("ulx3s-85f", None, {}, 100.0),  # the goal: misses it
+    ("ulx3s-85f", "ulx3s-85f-16x16", {}, None),  # the largest array; about 50 minutes
+    ("icebreaker", None, {}, None),  # the lean 1x1 at the target's 17 MHz
+    ("icebreaker", None, {}, 24.0),  # the goal: misses it
     # DSPs fit with shared requantisation and 3 PEs in logic; block RAM and logic do not.
-    ("icebreaker", {"rows": 2, "cols": 2, "requant_passes": 2, "lut_pes": 3}, None),
+    ("icebreaker", None, {"rows": 2, "cols": 2, "requant_passes": 2, "lut_pes": 3}, None),
 ]
 
 
-def one(board: str, changes: dict[str, int], mhz: float | None, out: Path) -> dict[str, Any]:
+def one(
+    board: str, preset: str | None, changes: dict[str, int], mhz: float | None, out: Path
+) -> dict[str, Any]:
     target = TARGETS[board]
-    config = target.config.replace(**changes)
+    config = (PRESETS[preset] if preset else target.config).replace(**changes)
     clk = round(mhz * 1e6) if mhz else None
     tag = f"{board}-{config.rows}x{config.cols}-{mhz or 'default'}"
     try:
@@ -87,11 +92,11 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("build/boards"), help="build directories")
     args = ap.parse_args()
     rows = []
-    for board, changes, mhz in RUNS:
+    for board, preset, changes, mhz in RUNS:
         if args.only and board != args.only:
             continue
-        print(f"{board} {changes or 'preset'} at {mhz or 'the default'} MHz", flush=True)
-        rows.append(one(board, changes, mhz, args.out))
+        print(f"{board} {preset or 'preset'} {changes} at {mhz or 'the default'} MHz", flush=True)
+        rows.append(one(board, preset, changes, mhz, args.out))
     RESULTS.mkdir(exist_ok=True)
     if args.only and (RESULTS / "boards.json").exists():  # keep the other boards' builds
         old = json.loads((RESULTS / "boards.json").read_text())["builds"]

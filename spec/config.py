@@ -430,6 +430,20 @@ PRESETS: Mapping[str, AcceleratorConfig] = MappingProxyType(
         "ulx3s-85f": AcceleratorConfig(
             rows=8, cols=8, sp_depth=2048, acc_depth=512, bus_bytes=8, mem_latency=2
         ),
+        # The largest array the ECP5-85F holds with the SoC: 134 PEs on DSP blocks (a quarter
+        # of the requantisation multipliers, no vector unit) and 122 in logic. Routes in about
+        # 35 minutes with the PE multipliers pinned (docs/boards.md).
+        "ulx3s-85f-16x16": AcceleratorConfig(
+            rows=16,
+            cols=16,
+            sp_depth=2048,
+            acc_depth=512,
+            bus_bytes=8,
+            mem_latency=2,
+            vector_unit=False,
+            requant_passes=4,
+            lut_pes=122,
+        ),
     }
 )
 
