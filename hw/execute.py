@@ -251,9 +251,11 @@ class ExecuteUnit(wiring.Component):
             nxt_fields = Signal(fields_layout, name=f"meta_{n}_fields", reset_less=True)
             m.d.sync += [nxt_flags.eq(stages[-1][0]), nxt_fields.eq(stages[-1][1])]
             stages.append((nxt_flags, nxt_fields))
-        # The old value / bias is read two cycles before the write (R + C >= 2 always) and
-        # registered, so that the slow block RAM output does not feed the adder.
-        read_stage = stages[R + C - 2][1]
+        # The old value / bias is read one cycle before the write, or with acc_read_register
+        # two (R + C >= 2 always) and registered, so that the slow block RAM output does not
+        # feed the adder.
+        rr = int(cfg.acc_read_register)
+        read_stage = stages[R + C - 1 - rr][1]
         write_flags, write_fields = stages[R + C]
 
         # ---- vector unit: II 2, reads a then b, writes four cycles after b ------------------
@@ -365,15 +367,18 @@ class ExecuteUnit(wiring.Component):
         old_addr = Mux(read_stage.mode == MatMode.BIAS, read_stage.bias, read_stage.addr)
         with m.Else():
             m.d.comb += self.acc_rd.addr.eq(old_addr)
-        # The read at W-2 sees a write in the same cycle (transparent port) but not one at
-        # W-1, the previous row's: that one is forwarded into the register.
-        old = Signal(acc_row(cfg), reset_less=True)
-        old_addr_q = Signal(16, reset_less=True)
-        forward = self.acc_wr.en & (self.acc_wr.addr == old_addr_q)
-        m.d.sync += [
-            old_addr_q.eq(old_addr),
-            old.eq(Mux(forward, self.acc_wr.data, self.acc_rd.data)),
-        ]
+        if rr:
+            # The read at W-2 sees a write in the same cycle (transparent port) but not one
+            # at W-1, the previous row's: that one is forwarded into the register.
+            old = Signal(acc_row(cfg), reset_less=True)
+            old_addr_q = Signal(range(cfg.acc_depth), reset_less=True)
+            forward = self.acc_wr.en & (self.acc_wr.addr == old_addr_q)
+            m.d.sync += [
+                old_addr_q.eq(old_addr),
+                old.eq(Mux(forward, self.acc_wr.data, self.acc_rd.data)),
+            ]
+        else:
+            old = self.acc_rd.data
         out = core.out_row
         mm_lanes = [
             Mux(

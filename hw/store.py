@@ -157,16 +157,20 @@ class StoreUnit(wiring.Component):
             m.d.comb += [nxt.eq(fields), nxt.valid.eq(valid)]
             infos.append(nxt)
 
-        # The row is registered as it leaves the memory: a block RAM's output is slow
-        # (ECP5 DP16KD: 5.8 ns clock-to-out), too slow to feed a multiplier in the same cycle.
         acc = self.acc_rd.data
-        acc_q = Signal(acc_row(cfg), reset_less=True)
-        m.d.sync += acc_q.eq(acc)
+        # With acc_read_register the row is registered as it leaves the memory: a block RAM's
+        # output is slow (ECP5 DP16KD: 5.8 ns clock-to-out) to feed a multiplier directly.
+        rr = int(cfg.acc_read_register)
+        if rr:
+            acc_q = Signal(acc_row(cfg), reset_less=True)
+            m.d.sync += acc_q.eq(acc)
+        else:
+            acc_q = acc
         # Stage 1: multiply, `lanes` columns per cycle: group k of a row read at T goes at
-        # T + 2 + k, from the read register for k = 0 and from a copy of the row after.
+        # T + 1 + rr + k, from acc_q for k = 0 and from a copy of the row after.
         k1 = Signal(range(passes), init=passes - 1)  # the group in stage 1
         k2 = Signal(range(passes), init=passes - 1)  # the group in stage 2
-        with m.If(infos[1].valid):
+        with m.If(infos[rr].valid):
             m.d.sync += k1.eq(0)
         with m.Elif(k1 != passes - 1):
             m.d.sync += k1.eq(k1 + 1)
@@ -178,10 +182,10 @@ class StoreUnit(wiring.Component):
             group_shift = shift.as_value()
         else:
             held = Signal(acc_row(cfg), reset_less=True)
-            with m.If(infos[2].valid):
+            with m.If(infos[1 + rr].valid):
                 m.d.sync += held.eq(acc_q)
             row_copy = held.as_value()
-            group_acc = Mux(infos[2].valid, acc_q.as_value(), held.as_value()).word_select(
+            group_acc = Mux(infos[1 + rr].valid, acc_q.as_value(), held.as_value()).word_select(
                 k1, 32 * lanes
             )
             group_mult = mult.as_value().word_select(k1, 32 * lanes)

@@ -88,6 +88,12 @@ class AcceleratorConfig:
         the row's columns in that many groups. A divisor of ``cols``; more passes save DSP
         blocks and logic, and a store then reads a row every ``max(beats, requant_passes)``
         cycles (docs/timing.md).
+    acc_read_register : bool
+        Register accumulator rows as they leave the memory, before the store's requantisation
+        multiply and the matmul's accumulating adder: a block RAM's output is slow (ECP5:
+        5.8 ns clock-to-out), and without the register it starts two of the longest paths.
+        Costs ``32 * cols`` flip-flops in each unit and one cycle per stored row
+        (:attr:`store_row_latency`); off where logic cells, not the clock, are the limit.
 
     Raises
     ------
@@ -128,12 +134,13 @@ class AcceleratorConfig:
     pc_bits: int = 32
     perf_counters: bool = True
     requant_passes: int = 1
+    acc_read_register: bool = True
 
     def __post_init__(self) -> None:
         self._check_int("rows", 1, _MAX_DIM)
         self._check_int("cols", 1, _MAX_DIM)
         self._check_int("sp_depth", 1, _MAX_ROWS)
-        for name in ("vector_unit", "act_lut", "perf_counters"):
+        for name in ("vector_unit", "act_lut", "perf_counters", "acc_read_register"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.act_lut:
@@ -217,9 +224,9 @@ class AcceleratorConfig:
     @property
     def store_row_latency(self) -> int:
         """Cycles from a store reading an accumulator row to the row leaving post-processing:
-        the read, a register for the read data, ``requant_passes`` multiply cycles,
-        round/shift/saturate, the activation (docs/timing.md, the store unit)."""
-        return 4 + self.requant_passes
+        the read, the read register (:attr:`acc_read_register`), ``requant_passes`` multiply
+        cycles, round/shift/saturate, the activation (docs/timing.md, the store unit)."""
+        return 3 + int(self.acc_read_register) + self.requant_passes
 
     def execute_cycles(self, kind: str, n: int = 1) -> tuple[int, int]:
         """Issue cycles ``K`` and completion ``E - P`` of an execute instruction popped at P.
@@ -386,7 +393,8 @@ class AcceleratorConfig:
             (
                 "build",
                 f"{self.pc_bits}-bit pc, performance counters "
-                f"{'all' if self.perf_counters else 'cycles only'}",
+                f"{'all' if self.perf_counters else 'cycles only'}, accumulator reads "
+                f"{'registered' if self.acc_read_register else 'unregistered'}",
             ),
         ]
         return "\n".join(f"{k:<12} {v}" for k, v in rows) + "\n"
@@ -426,6 +434,7 @@ PRESETS: Mapping[str, AcceleratorConfig] = MappingProxyType(
             counter_bits=32,
             pc_bits=9,
             perf_counters=False,
+            acc_read_register=False,  # 75 logic cells; the clock is limited by decode here
         ),
         "ulx3s-85f": AcceleratorConfig(
             rows=8, cols=8, sp_depth=2048, acc_depth=512, bus_bytes=8, mem_latency=2

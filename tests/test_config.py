@@ -129,7 +129,8 @@ def test_toml_preset_with_override(tmp_path: Path) -> None:
         ('rows = "8"', "rows must be an integer in [1, 1023], got '8'"),
         (
             'preset = "giant"',
-            "preset must be one of tiny, default, large, icebreaker, ulx3s-85f, ulx3s-85f-16x16, got 'giant'",
+            "preset must be one of tiny, default, large, icebreaker, ulx3s-85f, "
+            "ulx3s-85f-16x16, got 'giant'",
         ),
         ("dataflow = 3", "dataflow must be one of 'ws', got 3"),
     ],

@@ -37,8 +37,9 @@ CONFIGS = {
         requant_passes=5,
     ),
     # Built without the vector unit and the LUT, 32-bit counters and only `cycles`, no queues
-    # (units pop from the decode register), 8-bit pcs, half the PEs without a DSP: the iCE40
-    # build's options (docs/boards.md). Icarus only, to keep Verilator builds few.
+    # (units pop from the decode register), 8-bit pcs, half the PEs without a DSP, accumulator
+    # reads unregistered: the iCE40 build's options (docs/boards.md). Icarus only, to keep
+    # Verilator builds few.
     "lean": AcceleratorConfig(
         rows=2,
         cols=3,
@@ -55,6 +56,7 @@ CONFIGS = {
         pc_bits=8,
         perf_counters=False,
         requant_passes=3,
+        acc_read_register=False,
     ),
 }
 SIMULATORS = ["icarus", "verilator"]
