@@ -33,15 +33,20 @@ assert all(
 ), "load/store transfer fields differ"
 
 
-def _product(a: Value, b: Value) -> Value:
-    """``a · b`` for a count ``a`` (at most 16 bits) and a wider ``b``: one DSP-sized multiply of
-    the low 16 bits of ``b``, and shift-and-add for the few high bits, which would otherwise
-    take a second DSP."""
+def _span(n: Value, b: Value) -> Value:
+    """``(n - 1) · b`` for a count ``n`` (at most 16 bits) and a stride ``b``, as ``n · b - b``.
+
+    The multiply takes ``n`` straight from the instruction port: a subtraction in front of it
+    would add a carry chain to the path from the instruction memory (a slow block RAM output)
+    through the DSP block. A stride wider than the DSP port multiplies its low 16 bits in the
+    DSP block and shifts and adds the few high bits, which would otherwise take a second DSP;
+    those, and ``- b``, are summed beside the multiply, so one adder follows it.
+    """
     if len(b) <= _DSP_WIDTH:
-        return a * b
-    low = a * b[:_DSP_WIDTH]
-    high = [Mux(b[_DSP_WIDTH + i], a << i, 0) for i in range(len(b) - _DSP_WIDTH)]
-    return low + (sum(high[1:], high[0]) << _DSP_WIDTH)
+        return n * b - b
+    low = n * b[:_DSP_WIDTH]
+    high = [Mux(b[_DSP_WIDTH + i], n << i, 0) for i in range(len(b) - _DSP_WIDTH)]
+    return low + ((sum(high[1:], high[0]) << _DSP_WIDTH) - b)
 
 
 class Decoder(wiring.Component):
@@ -113,11 +118,11 @@ class Decoder(wiring.Component):
 
         # Stage 1: the multiplies, from the word on the instruction port.
         new = data.View(INSTR_LAYOUT, self.word)
-        xf_rows = staged(_product(new.load.n_outer, new.load.n_inner), "xf_rows")
-        span_outer = staged(_product(new.load.n_outer - 1, new.load.stride_outer), "span_outer")
-        span_inner = staged(_product(new.load.n_inner - 1, new.load.stride_inner), "span_inner")
+        xf_rows = staged(new.load.n_outer * new.load.n_inner, "xf_rows")
+        span_outer = staged(_span(new.load.n_outer, new.load.stride_outer), "span_outer")
+        span_inner = staged(_span(new.load.n_inner, new.load.stride_inner), "span_inner")
         vec_span = {
-            name: staged((new.vector.n - 1) * getattr(new.vector, f"{name}_stride"), f"{name}_span")
+            name: staged(_span(new.vector.n, getattr(new.vector, f"{name}_stride")), f"{name}_span")
             for name in ("dst", "a", "b")
         }
 
