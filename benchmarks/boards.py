@@ -5,6 +5,11 @@ fit or misses its clock is recorded with its numbers, not dropped. Results go to
 benchmarks/results/boards.json and boards.md.
 
 Usage: python benchmarks/boards.py [--only BOARD] [--out DIR]
+       python benchmarks/boards.py --record BUILD_DIR [BUILD_DIR ...]
+
+``--record`` adds builds made by hand with ``systolic build`` (their report.json) instead of
+running the list below. They replace every earlier row of the same board and array size, so
+the table does not mix builds of an older design with newer ones.
 """
 
 from __future__ import annotations
@@ -56,6 +61,31 @@ def one(
     return report
 
 
+def recorded(build_dir: Path) -> dict[str, Any]:
+    """The report.json of a ``systolic build`` run, with ``error`` as :func:`one` sets it."""
+    path = build_dir / "report.json"
+    if not path.exists():
+        raise SystemExit(f"boards: {path} does not exist (not a `systolic build` directory)")
+    report: dict[str, Any] = json.loads(path.read_text())
+    if report.get("bitstream"):
+        report["error"] = None
+    elif report.get("fits") is False:
+        report["error"] = "does not fit"
+    else:
+        report["error"] = f"reaches {report.get('fmax_mhz')} MHz, below {report['target_mhz']} MHz"
+    return report
+
+
+def _array(row: dict[str, Any]) -> tuple[str, int, int]:
+    return row["board"], row["config"]["rows"], row["config"]["cols"]
+
+
+def merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``old`` without the rows of any board and array size in ``new``, then ``new``."""
+    arrays = {_array(r) for r in new}
+    return [r for r in old if _array(r) not in arrays] + new
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| board | array | clock asked | Fmax | LUT | FF | DSP | BRAM | peak GOPS | result "
@@ -88,11 +118,22 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=tuple(TARGETS), help="build one board only")
+    what = ap.add_mutually_exclusive_group()
+    what.add_argument("--only", choices=tuple(TARGETS), help="build one board only")
+    what.add_argument(
+        "--record",
+        type=Path,
+        nargs="+",
+        metavar="BUILD_DIR",
+        help="record these `systolic build` directories instead of building",
+    )
     ap.add_argument("--out", type=Path, default=Path("build/boards"), help="build directories")
     args = ap.parse_args()
     rows = []
-    for board, preset, changes, mhz in RUNS:
+    if args.record:
+        old = json.loads((RESULTS / "boards.json").read_text())["builds"]
+        rows = merge(old, [recorded(d) for d in args.record])
+    for board, preset, changes, mhz in [] if args.record else RUNS:
         if args.only and board != args.only:
             continue
         print(f"{board} {preset or 'preset'} {changes} at {mhz or 'the default'} MHz", flush=True)
