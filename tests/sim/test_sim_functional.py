@@ -298,7 +298,8 @@ def test_vector_reads_its_own_writes_row_by_row() -> None:
 
 
 def test_bias_row_written_by_the_same_matmul() -> None:
-    # Row m reads the bias row at W_m - 1, which sees the write of row m-1 in that cycle.
+    # Row m reads the bias row at W_m - 1, which sees the write of row m-1 in that cycle (the
+    # RTL's read register reads at W_m - 2 and forwards that write: the same values).
     m = Machine(PRESETS["tiny"], bytearray(16))
     m.sp[0:3, 0] = [1, 2, 3]
     m.shadow[0, 0] = 1
