@@ -434,7 +434,7 @@ PRESETS: Mapping[str, AcceleratorConfig] = MappingProxyType(
             counter_bits=32,
             pc_bits=9,
             perf_counters=False,
-            acc_read_register=False,  # 75 logic cells; the clock is limited by decode here
+            acc_read_register=False,  # 101 logic cells more than the UP5K has left
         ),
         "ulx3s-85f": AcceleratorConfig(
             rows=8, cols=8, sp_depth=2048, acc_depth=512, bus_bytes=8, mem_latency=2
