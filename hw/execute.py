@@ -270,13 +270,18 @@ class ExecuteUnit(wiring.Component):
         # the write is then forwarded, below).
         if cfg.vector_unit:
             vec_issue = kind == _Kind.VECTOR
-            vrow = k >> 1
             in_rows = k < count - 2
             read_a = vec_issue & ~k[0] & in_rows
             read_b = vec_issue & k[0] & in_rows
-            a_addr = va + vrow * va_stride
-            b_addr = vb + vrow * vb_stride
-            d_addr = dst + vrow * vd_stride
+            # The row's addresses step by their strides once its b is read (no multiply in
+            # front of the memory's address).
+            a_addr, b_addr, d_addr = va, vb, dst
+            with m.If(read_b):
+                m.d.sync += [
+                    va.eq(va + va_stride),
+                    vb.eq(vb + vb_stride),
+                    dst.eq(dst + vd_stride),
+                ]
             # Operands, results and their addresses carry no reset; the valid bits do.
             a_pending = Signal()  # t+1: acc_rd.data holds operand a
             a_pending_addr = Signal(16, reset_less=True)
