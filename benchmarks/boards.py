@@ -66,7 +66,13 @@ def recorded(build_dir: Path) -> dict[str, Any]:
     path = build_dir / "report.json"
     if not path.exists():
         raise SystemExit(f"boards: {path} does not exist (not a `systolic build` directory)")
-    report: dict[str, Any] = json.loads(path.read_text())
+    try:
+        report: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"boards: {path} is not a `systolic build` report ({e})") from None
+    missing = [k for k in ("board", "config", "target_mhz") if k not in report]
+    if missing:
+        raise SystemExit(f"boards: {path} is not a `systolic build` report (no {missing[0]})")
     if report.get("bitstream"):
         report["error"] = None
     elif report.get("fits") is False:

@@ -29,6 +29,10 @@ def test_recorded_builds_say_what_happened(tmp_path: Path) -> None:
     assert boards.recorded(tmp_path / "big")["error"] == "does not fit"
     with pytest.raises(SystemExit, match="does not exist"):
         boards.recorded(tmp_path / "missing")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "report.json").write_text("{not json")
+    with pytest.raises(SystemExit, match="is not a `systolic build` report"):
+        boards.recorded(tmp_path / "junk")
 
 
 def test_a_recorded_array_replaces_every_older_build_of_it() -> None:
