@@ -48,8 +48,8 @@ __all__ = [
 
 MAGIC = b"SYST"
 # 2: vector_unit, act_lut, counter_bits in INFO; 3: lut_pes; 4: pc_bits, perf_counters;
-# 5: requant_passes; 6: acc_read_register
-VERSION = 6
+# 5: requant_passes; 6: acc_read_register; 7: fetch_register
+VERSION = 7
 ACK = 0x5A
 ACK_DROPPED = 0x5B
 NAK = 0xEE

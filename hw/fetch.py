@@ -11,16 +11,19 @@ from .decode import Decoder
 
 __all__ = ["Fetch"]
 
-# The decoder's own register plus the decode register below (docs/timing.md: A_0).
-assert AcceleratorConfig.DECODE_STAGES == Decoder.LATENCY + 1
+# The word register (fetch_register), the decoder's own register and the decode register below
+# (docs/timing.md: A_0).
+assert AcceleratorConfig(fetch_register=False).decode_stages == Decoder.LATENCY + 1
 
 
 class Fetch(wiring.Component):
     """Reads the instruction port and dispatches one instruction per cycle at most.
 
-    The port answers one cycle after its address. A word's range checks take two stages: the
-    decoder registers the word with its products, then the checked instruction enters the decode
-    register (cycle ``A_i``; ``A_0 = DECODE_STAGES``). An error there stops the machine.
+    The port answers one cycle after its address. With ``fetch_register`` the word is registered
+    first, so the memory's slow output does not feed the decoder's multipliers. A word's range
+    checks take two stages: the decoder registers the word with its products, then the checked
+    instruction enters the decode register (cycle ``A_i``; ``A_0 = decode_stages``). An error
+    there stops the machine.
     Otherwise the instruction is dispatched when its unit's queue has space; while it waits, the
     pipeline and the port hold, and the next word is already checked behind it, so
     ``A_{i+1} = D_i + 1`` (docs/timing.md, "Fetch and dispatch"). ``offer`` says which unit
@@ -52,6 +55,10 @@ class Fetch(wiring.Component):
         pc_bits = self.config.pc_bits
         m.submodules.decoder = dec = Decoder(self.config)
         port_pc = Signal(pc_bits)  # index of the word on imem.data
+        # The word the decoder checks: the port's, or with fetch_register the port's registered.
+        fetch_word = Signal(INSTR_BITS)
+        fetch_pc = Signal(pc_bits)
+        fetch_valid = Signal()
         stage_pc = Signal(pc_bits)  # ... of the word in the decoder's register
         stage_valid = Signal()
         # The decode register.
@@ -69,7 +76,7 @@ class Fetch(wiring.Component):
         dispatch = active & valid & ~error & (halt | ready)
         advance = active & ~error & (~valid | dispatch)
         m.d.comb += [
-            dec.word.eq(self.imem.data),
+            dec.word.eq(fetch_word),
             dec.dram_size.eq(self.dram_size),
             dec.advance.eq(advance),
             self.imem.addr.eq(Mux(self.start, 0, Mux(advance, port_pc + 1, port_pc))),
@@ -83,14 +90,25 @@ class Fetch(wiring.Component):
         for u in Unit:
             offer = active & valid & ~error & ~halt & (unit == u)
             m.d.comb += [self.offer[u.value].eq(offer), self.write[u.value].eq(offer & ready)]
+        if self.config.fetch_register:
+            with m.If(self.start):
+                m.d.sync += fetch_valid.eq(0)
+            with m.Elif(advance):
+                m.d.sync += [
+                    fetch_word.eq(self.imem.data),
+                    fetch_pc.eq(port_pc),
+                    fetch_valid.eq(1),
+                ]
+        else:
+            m.d.comb += [fetch_word.eq(self.imem.data), fetch_pc.eq(port_pc), fetch_valid.eq(1)]
         with m.If(self.start):
             m.d.sync += [port_pc.eq(0), stage_valid.eq(0), valid.eq(0), halted.eq(0)]
         with m.Else():
             with m.If(advance):
                 m.d.sync += [
                     port_pc.eq(port_pc + 1),
-                    stage_pc.eq(port_pc),
-                    stage_valid.eq(1),
+                    stage_pc.eq(fetch_pc),
+                    stage_valid.eq(fetch_valid),
                     valid.eq(stage_valid),
                     pc.eq(stage_pc),
                     word.eq(dec.stage_word),

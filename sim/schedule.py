@@ -212,7 +212,7 @@ class _Engine:
         # Fetch.
         self.halted = False
         self.f_idx = 0
-        self.f_A = config.DECODE_STAGES
+        self.f_A = config.decode_stages
         self.f_op: Op | tuple[ErrorCode, str] = self._decode(0)
         self.held = -1  # queue_depth 0: index of the unit head that is the decode register
         self._hand_over()

@@ -189,7 +189,7 @@ class _Stepper:
         self.macs = self.array_busy = self.rd_beats = self.wr_beats = 0
         # Fetch: the instruction in the decode register since cycle f_A.
         self.f_idx = 0
-        self.f_A = config.DECODE_STAGES
+        self.f_A = config.decode_stages
         self.f_op = self._decode(0)
         self.halted = False
         self.d_halt = -1

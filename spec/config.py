@@ -94,6 +94,12 @@ class AcceleratorConfig:
         5.8 ns clock-to-out), and without the register it starts two of the longest paths.
         Costs ``32 * cols`` flip-flops in each unit and one cycle per stored row
         (:attr:`store_row_latency`); off where logic cells, not the clock, are the limit.
+    fetch_register : bool
+        Register each instruction word as it leaves the instruction memory, before the
+        decoder's range checks: the memory's output (ECP5: 5.8 ns clock-to-out, then a mux of
+        its block RAMs) otherwise starts the longest path. Costs 128 flip-flops and one cycle
+        before the first instruction (:attr:`decode_stages`); the pipeline holds as a whole,
+        so no cycles after it.
 
     Raises
     ------
@@ -107,10 +113,6 @@ class AcceleratorConfig:
     """Instructions of the optional units, and the field that builds each unit."""
     BUILD_ONLY: ClassVar[tuple[str, ...]] = ("counter_bits", "lut_pes", "pc_bits", "perf_counters")
     """Fields that change how the hardware is built but not what a program does or takes."""
-    DECODE_STAGES: ClassVar[int] = 2
-    """Pipeline stages from the instruction port to the decode register: instruction 0 is
-    there at cycle 2 (docs/timing.md, A_0). Range checks take two stages to keep them off the
-    critical path."""
     OPERAND_BITS: ClassVar[int] = 8
     """Width of inputs and weights (int8); fixed by the ISA."""
     ACC_BITS: ClassVar[int] = 32
@@ -135,12 +137,19 @@ class AcceleratorConfig:
     perf_counters: bool = True
     requant_passes: int = 1
     acc_read_register: bool = True
+    fetch_register: bool = True
 
     def __post_init__(self) -> None:
         self._check_int("rows", 1, _MAX_DIM)
         self._check_int("cols", 1, _MAX_DIM)
         self._check_int("sp_depth", 1, _MAX_ROWS)
-        for name in ("vector_unit", "act_lut", "perf_counters", "acc_read_register"):
+        for name in (
+            "vector_unit",
+            "act_lut",
+            "perf_counters",
+            "acc_read_register",
+            "fetch_register",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.act_lut:
@@ -220,6 +229,14 @@ class AcceleratorConfig:
     def requant_lanes(self) -> int:
         """Requantisation multipliers of the store unit: a row's columns per pass."""
         return self.cols // self.requant_passes
+
+    @property
+    def decode_stages(self) -> int:
+        """Pipeline stages from the instruction port to the decode register, so the cycle
+        ``A_0`` at which instruction 0 is there (docs/timing.md): the word register
+        (:attr:`fetch_register`), the decoder's register (range checks take two stages to keep
+        them off the critical path) and the decode register."""
+        return 2 + int(self.fetch_register)
 
     @property
     def store_row_latency(self) -> int:
@@ -394,7 +411,8 @@ class AcceleratorConfig:
                 "build",
                 f"{self.pc_bits}-bit pc, performance counters "
                 f"{'all' if self.perf_counters else 'cycles only'}, accumulator reads "
-                f"{'registered' if self.acc_read_register else 'unregistered'}",
+                f"{'registered' if self.acc_read_register else 'unregistered'}, instruction "
+                f"words {'registered' if self.fetch_register else 'unregistered'}",
             ),
         ]
         return "\n".join(f"{k:<12} {v}" for k, v in rows) + "\n"
@@ -435,6 +453,7 @@ PRESETS: Mapping[str, AcceleratorConfig] = MappingProxyType(
             pc_bits=9,
             perf_counters=False,
             acc_read_register=False,  # 101 logic cells more than the UP5K has left
+            fetch_register=False,  # 128 flip-flops the UP5K does not have
         ),
         "ulx3s-85f": AcceleratorConfig(
             rows=8, cols=8, sp_depth=2048, acc_depth=512, bus_bytes=8, mem_latency=2

@@ -49,6 +49,7 @@ def test_keyword_only() -> None:
         ({"pc_bits": 7}, "pc_bits must be an integer in [8, 32], got 7"),
         ({"pc_bits": 33}, "pc_bits must be an integer in [8, 32], got 33"),
         ({"perf_counters": 0}, "perf_counters must be true or false, got 0"),
+        ({"fetch_register": "yes"}, "fetch_register must be true or false, got 'yes'"),
         (
             {"rows": 2, "cols": 3, "lut_pes": 7},
             "lut_pes must be an integer in [0, 6] (the array has 6 PEs), got 7",
@@ -86,6 +87,8 @@ def test_derived_values_non_square() -> None:
     assert c.execute_cycles("vector", 3) == (8, 10)  # rows written at P+6, P+8, P+10
     assert c.swap_clearance == 5
     assert c.replace(requant_passes=5).store_row_latency == 9  # 4 + G
+    # A_0: the word register, the decoder's register and the decode register.
+    assert (c.decode_stages, c.replace(fetch_register=False).decode_stages) == (3, 2)
 
 
 def test_replace_revalidates() -> None:

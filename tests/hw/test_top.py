@@ -9,7 +9,7 @@ import pytest
 
 from systolic.spec import golden
 from systolic.spec.asm import assemble
-from systolic.spec.config import PRESETS, AcceleratorConfig
+from systolic.spec.config import PRESETS
 from systolic.spec.isa import ErrorCode
 
 from .harness import run_rtl
@@ -17,7 +17,7 @@ from .harness import run_rtl
 ROOT = Path(__file__).resolve().parents[2]
 TINY = PRESETS["tiny"]  # R = C = 4, bus 4 bytes, latency 2, queues 4
 
-A0 = AcceleratorConfig.DECODE_STAGES
+A0 = TINY.decode_stages  # 3: the word register, the decoder's and the decode register
 
 
 def test_matmul_relu_example_bit_exact_and_cycle_exact() -> None:
@@ -51,32 +51,33 @@ def test_matmul_relu_example_bit_exact_and_cycle_exact() -> None:
 
 
 @pytest.mark.parametrize(
-    ("source", "error", "index", "cycles"),
+    ("source", "error", "index", "after_a0"),
     [
-        # Decoded into the decode register at A_0 = 2: stop in cycle 2, so 3 cycles.
-        (".word 0\nhalt", ErrorCode.ILLEGAL_OPCODE, 0, 3),
-        # A_1 = D_0 + 1 = 3.
-        (f"sync unit=load\n.word {1 << 100 | 10:#x}", ErrorCode.ILLEGAL_FIELD, 1, 4),
-        ("matmul src=0 dst=126 n=3\nhalt", ErrorCode.ACC_RANGE, 0, 3),
-        ("load target=sp dst=0 len=5 n_inner=1 addr=0\nhalt", ErrorCode.ILLEGAL_FIELD, 0, 3),
-        ("load target=sp dst=0 len=4 n_inner=1 addr=0x1fd\nhalt", ErrorCode.DRAM_RANGE, 0, 3),
-        # The sync waits for a token nobody pushes: halt dispatches at 3, deadlock at 4.
-        ("sync unit=execute pop_prev\nhalt", ErrorCode.DEADLOCK, 0, 5),
+        # Decoded into the decode register at A_0: stop in that cycle, so A_0 + 1 cycles.
+        (".word 0\nhalt", ErrorCode.ILLEGAL_OPCODE, 0, 1),
+        # A_1 = D_0 + 1 = A_0 + 1.
+        (f"sync unit=load\n.word {1 << 100 | 10:#x}", ErrorCode.ILLEGAL_FIELD, 1, 2),
+        ("matmul src=0 dst=126 n=3\nhalt", ErrorCode.ACC_RANGE, 0, 1),
+        ("load target=sp dst=0 len=5 n_inner=1 addr=0\nhalt", ErrorCode.ILLEGAL_FIELD, 0, 1),
+        ("load target=sp dst=0 len=4 n_inner=1 addr=0x1fd\nhalt", ErrorCode.DRAM_RANGE, 0, 1),
+        # The sync waits for a token nobody pushes: halt dispatches at A_0 + 1, deadlock at
+        # A_0 + 2.
+        ("sync unit=execute pop_prev\nhalt", ErrorCode.DEADLOCK, 0, 3),
         # Eight pushes into a counter that holds 7 (tiny's token_depth): each sync completes at
-        # P + 1 + R + C (= 12, 13, ...); the eighth push overflows.
+        # P + 1 + R + C (= A_0 + 10, + 11, ...); the eighth push overflows.
         (
             "\n".join(["sync unit=execute push_next"] * 8) + "\nhalt",
             ErrorCode.TOKEN_OVERFLOW,
             7,
-            20,
+            18,
         ),
     ],
 )
 def test_errors_stop_with_code_index_and_cycle(
-    source: str, error: ErrorCode, index: int, cycles: int
+    source: str, error: ErrorCode, index: int, after_a0: int
 ) -> None:
     r = run_rtl(TINY, assemble(source), bytes(0x200))
-    assert (r.error, r.error_pc, r.cycles) == (error, index, cycles)
+    assert (r.error, r.error_pc, r.cycles) == (error, index, A0 + after_a0)
 
 
 def test_without_queues_the_units_pop_from_the_decode_register() -> None:

@@ -57,6 +57,7 @@ CONFIGS = {
         perf_counters=False,
         requant_passes=3,
         acc_read_register=False,
+        fetch_register=False,
     ),
 }
 SIMULATORS = ["icarus", "verilator"]

@@ -57,8 +57,8 @@ def test_run_program_checks_inputs() -> None:
 
 def test_max_cycles() -> None:
     words = assemble("cfg_lut slot=0 src=0\nhalt")
-    # cfg_lut pops at A_0 + 1 = 3 and completes at P + 257 = 260; done at 261.
-    assert simulate(PRESETS["tiny"], words, b"", max_cycles=300).cycles == 262
+    # cfg_lut pops at A_0 + 1 = 4 and completes at P + 257 = 261; done at 262.
+    assert simulate(PRESETS["tiny"], words, b"", max_cycles=300).cycles == 263
     with pytest.raises(SimError, match="max_cycles = 100") as info:
         simulate(PRESETS["tiny"], words, b"", max_cycles=100)
     assert isinstance(info.value, SystolicError)

@@ -148,7 +148,9 @@ def test_vcd_to_a_file_and_partial_on_max_cycles(tmp_path: Path) -> None:
     words = assemble("cfg_lut slot=0 src=0\nhalt")
     path = tmp_path / "run.vcd"
     r = simulate(PRESETS["tiny"], words, b"", mode="step", vcd=path)
-    assert len(parse_vcd(path.read_text()).cycles) == r.cycles == 262
+    assert (
+        len(parse_vcd(path.read_text()).cycles) == r.cycles == 263
+    )  # cfg_lut pops at A_0 + 1 = 4, done at 262
     with pytest.raises(SimError, match="max_cycles = 100"):
         simulate(PRESETS["tiny"], words, b"", mode="step", vcd=path, max_cycles=100)
     assert len(parse_vcd(path.read_text()).cycles) == 100
@@ -156,7 +158,7 @@ def test_vcd_to_a_file_and_partial_on_max_cycles(tmp_path: Path) -> None:
 
 def test_mode_arguments() -> None:
     words = assemble("halt")
-    assert simulate(PRESETS["tiny"], words, b"", mode="step").cycles == 4
+    assert simulate(PRESETS["tiny"], words, b"", mode="step").cycles == 5  # A_0 = 3, done at 4
     assert simulate(PRESETS["tiny"], words, b"", mode="step").timeline is None
     with pytest.raises(ValueError, match="mode must be one of"):
         simulate(PRESETS["tiny"], words, b"", mode="slow")  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ on ``T``: R = 2, C = 4 (so R + C = 6), B = 4, L = 3, Q = 2, TD = 3. Notation as 
 A (enters decode), D (dispatch), P (pop), E (completion), F (unit free), N (beats).
 
 Cycles are written from ``A_0``: the derivations take ``A_0 = 0``, and the helpers subtract
-the real ``A_0 = DECODE_STAGES`` (the fetch pipeline only delays everything by that much;
+the real ``A_0 = decode_stages`` (the fetch pipeline only delays everything by that much;
 ``test_halt_only`` checks the absolute numbers).
 """
 
@@ -30,7 +30,7 @@ T = AcceleratorConfig(
 )
 
 
-A0 = AcceleratorConfig.DECODE_STAGES
+A0 = T.decode_stages
 
 
 def run(text: str, config: AcceleratorConfig = T, memory: int = 256) -> SimResult:
@@ -61,12 +61,16 @@ def counters(r: SimResult, **expected: int) -> None:
 
 def test_halt_only() -> None:
     r = run("halt")
-    # A0 = 2 (the word arrives at cycle 0, two decode stages), D_h = A_h = 2. Done at the
-    # first t > D_h with empty queues and nothing in flight: t = 3, cycles = t + 1 = 4.
-    assert A0 == 2
-    assert r.ok and r.cycles == 4 and r.counters["cycles"] == 4
-    assert r.timeline is not None and [(e.A, e.D) for e in r.timeline] == [(2, 2)]
+    # A0 = 3 (the word arrives at cycle 0, is registered, two decode stages), D_h = A_h = 3.
+    # Done at the first t > D_h with empty queues and nothing in flight: t = 4, cycles = 5.
+    assert A0 == 3
+    assert r.ok and r.cycles == 5 and r.counters["cycles"] == 5
+    assert r.timeline is not None and [(e.A, e.D) for e in r.timeline] == [(3, 3)]
     assert times(r) == [(0, 0, None, None)]
+    # Without the word register the decoder takes the port's word: A0 = 2, one cycle less.
+    r = run("halt", T.replace(fetch_register=False))
+    assert r.ok and r.cycles == 4
+    assert r.timeline is not None and [(e.A, e.D) for e in r.timeline] == [(2, 2)]
 
 
 def test_load_beats_unaligned_and_pipelined() -> None:
