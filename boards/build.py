@@ -177,18 +177,21 @@ def plan_board(
     *,
     out: Path,
     clk_hz: int | None = None,
+    imem_depth: int | None = None,
     baud: int = 115_200,
     seed: int = 1,
 ) -> BuildPlan:
     """Elaborate the SoC on ``target`` and write amaranth's build plan into ``out``.
 
     Needs no FPGA tools: it is the part of :func:`build_board` before Yosys runs.
+    ``imem_depth`` overrides the target's instruction memory depth.
     """
     clk_hz = clk_hz or target.soc_hz
+    imem_depth = target.imem_depth if imem_depth is None else imem_depth
     soc = SoC(
         config,
         mem_bytes=target.mem_bytes,
-        imem_depth=target.imem_depth,
+        imem_depth=imem_depth,
         clk_hz=clk_hz,
         baud=baud,
     )
@@ -214,7 +217,7 @@ def plan_board(
         "part": platform.device,
         "config": config.to_dict(),
         "mem_bytes": target.mem_bytes,
-        "imem_depth": target.imem_depth,
+        "imem_depth": imem_depth,
         "baud": baud,
         "target_mhz": clk_hz / 1e6,
         "fmax_mhz": None,
@@ -230,6 +233,7 @@ def build_board(
     *,
     out: Path,
     clk_hz: int | None = None,
+    imem_depth: int | None = None,
     baud: int = 115_200,
     seed: int = 1,
     pin_pe_dsps: bool = True,
@@ -237,6 +241,7 @@ def build_board(
 ) -> dict[str, Any]:
     """Build the SoC for ``target`` into ``out``; return the report (also ``report.json``).
 
+    ``imem_depth`` overrides the target's instruction memory depth.
     ``pin_pe_dsps`` (ECP5) pins the PE multipliers along the part's DSP rows before placement
     (:func:`~systolic.boards.placement.constrain_pe_multipliers`).
 
@@ -249,7 +254,9 @@ def build_board(
     clk_hz = clk_hz or target.soc_hz
     began = time.monotonic()
     progress(f"elaborating the SoC for {target.name} ({config.rows}x{config.cols})")
-    built = plan_board(target, config, out=out, clk_hz=clk_hz, baud=baud, seed=seed)
+    built = plan_board(
+        target, config, out=out, clk_hz=clk_hz, imem_depth=imem_depth, baud=baud, seed=seed
+    )
     synth, pnr, pack = ([_tool(_YOWASP[var]), *args] for var, args in built.steps)
     report = dict(built.report)
 

@@ -125,6 +125,13 @@ class Decoder(wiring.Component):
             name: staged(_span(new.vector.n, getattr(new.vector, f"{name}_stride")), f"{name}_span")
             for name in ("dst", "a", "b")
         }
+        # The room a transfer's span may take, also from the port's word: `addr + span + bytes
+        # > dram_size` is `span > dram_size - addr - bytes`, so stage 2 adds the two spans and
+        # compares, instead of three carry chains in a row after the products' register.
+        new_i32 = new.load.elem.as_value() == Elem.I32.value
+        new_bytes = Mux(new_i32, new.load.len << 2, new.load.len)
+        dram_room = staged(self.dram_size - (new.load.addr + new_bytes), "dram_room")
+        sp_room = staged((cfg.sp_depth - 1) - new.store.addr, "sp_room")  # last row < sp_depth
 
         # Stage 2: everything else, from the registered word.
         word = staged(self.word, "word")
@@ -146,16 +153,12 @@ class Decoder(wiring.Component):
 
         # `load` and `store` put their transfer fields at the same bits (asserted above), so one
         # set of multipliers serves both: fewer DSPs, and the same logic depth.
-        xf, ld, st = v.load, v.load, v.store
+        ld, st = v.load, v.store
         xf_span = span_outer + span_inner
-        i32 = xf.elem.as_value() == Elem.I32.value
-        xf_bytes = Mux(i32, xf.len << 2, xf.len)  # len · element bytes, without a multiplier
         ld_rows, st_rows = xf_rows, xf_rows
         ld_acc = ld.target.as_value() == 1
-        ld_last = ld.addr + xf_span + xf_bytes
         st_sp = st.target.as_value() == 1
-        st_last_row = st.addr + xf_span
-        st_last = st_last_row + xf_bytes
+        past_dram = xf_span > dram_room  # the last byte at or past dram_size
         mm, vec, pre = v.matmul, v.vector, v.preload
 
         def last_row(name: str) -> object:
@@ -170,16 +173,16 @@ class Decoder(wiring.Component):
                     m.d.comb += range_err.eq(ErrorCode.SP_RANGE)
                 with m.Elif(ld_acc & (rows_end(ld.dst, ld_rows) > cfg.acc_depth)):
                     m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)
-                with m.Elif(ld_last > self.dram_size):
+                with m.Elif(past_dram):
                     m.d.comb += range_err.eq(ErrorCode.DRAM_RANGE)
             with m.Case(Opcode.STORE.value):
                 with m.If(st.len > cfg.cols):
                     m.d.comb += range_err.eq(ErrorCode.ILLEGAL_FIELD)
                 with m.Elif(rows_end(st.src, st_rows) > cfg.acc_depth):
                     m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)
-                with m.Elif(st_sp & (st_last_row >= cfg.sp_depth)):
+                with m.Elif(st_sp & (xf_span > sp_room)):
                     m.d.comb += range_err.eq(ErrorCode.SP_RANGE)
-                with m.Elif(~st_sp & (st_last > self.dram_size)):
+                with m.Elif(~st_sp & past_dram):
                     m.d.comb += range_err.eq(ErrorCode.DRAM_RANGE)
             with m.Case(Opcode.CFG_QUANT.value):
                 with m.If(

@@ -93,7 +93,11 @@ class ExecuteUnit(wiring.Component):
         vshift = Signal(6)
 
         issuing = kind != _Kind.IDLE
-        last_issue = issuing & (k == count - 1)
+        # `k == count - 1`, registered a cycle ahead: the comparison's carry chain would
+        # otherwise start the pop decision, and with it fetch's dispatch and the instruction
+        # memory's address (the iCE40 build's longest path).
+        last = Signal()
+        last_issue = issuing & last
 
         # ---- completion bookkeeping --------------------------------------------------------
         inflight = Signal(8)
@@ -130,7 +134,7 @@ class ExecuteUnit(wiring.Component):
         with m.If(last_issue):
             m.d.sync += kind.eq(_Kind.IDLE)
         with m.Elif(issuing):
-            m.d.sync += k.eq(k + 1)
+            m.d.sync += [k.eq(k + 1), last.eq(k + 2 == count)]
         with m.If(pop):
             m.d.sync += [
                 k.eq(0),
@@ -144,6 +148,7 @@ class ExecuteUnit(wiring.Component):
                     m.d.sync += [
                         kind.eq(_Kind.PRELOAD),
                         count.eq(R),
+                        last.eq(R == 1),
                         src.eq(f.src),
                         rows.eq(f.rows),
                         cols.eq(f.cols),
@@ -153,6 +158,7 @@ class ExecuteUnit(wiring.Component):
                     m.d.sync += [
                         kind.eq(_Kind.MATMUL),
                         count.eq(f.n),
+                        last.eq(f.n == 1),
                         src.eq(f.src),
                         dst.eq(f.dst),
                         mode.eq(f.mode),
@@ -165,6 +171,7 @@ class ExecuteUnit(wiring.Component):
                         m.d.sync += [
                             kind.eq(_Kind.VECTOR),
                             count.eq(cfg.vector_cycles(f.n)[0]),
+                            last.eq(0),  # 2n + 2 issue cycles
                             vop.eq(f.op),
                             dst.eq(f.dst),
                             va.eq(f.a),
@@ -177,7 +184,7 @@ class ExecuteUnit(wiring.Component):
                             vshift.eq(f.shift),
                         ]
                 with m.Default():
-                    m.d.sync += [kind.eq(_Kind.SYNC), count.eq(1)]
+                    m.d.sync += [kind.eq(_Kind.SYNC), count.eq(1), last.eq(1)]
 
         # ---- preload: shift weight rows into the shadow registers ----------------------------
         shadow_macs = Signal(20)
@@ -327,15 +334,20 @@ class ExecuteUnit(wiring.Component):
                     b_dst.eq(row_dst),
                     b_last.eq(row_last),
                 ]
+            # An immediate b goes into b_val where the row's data would: the operation then
+            # starts from a register and the forwarding mux, not from a select fanned out to
+            # every lane (the 8x8's longest path ran from b_imm into the multiplier).
+            imm_word = Signal(32)
+            m.d.comb += imm_word.eq(imm)  # sign-extended
             with m.If(read_b):
-                m.d.sync += fwd_b.eq(op_valid & (b_dst == b_addr))
+                m.d.sync += fwd_b.eq(op_valid & ~b_imm & (b_dst == b_addr))
             with m.If(b_pending):
-                m.d.sync += b_val.eq(self.acc_rd.data)
+                m.d.sync += b_val.eq(Mux(b_imm, imm_word.replicate(C), self.acc_rd.data))
             # The operation (a_val, b_val, b_dst and the flags still hold this row's).
             lanes = []
             for j in range(C):
                 a = Mux(fwd_a1, res[j], Mux(fwd_a2, res_prev[j], a_val[j])).as_signed()
-                b = Mux(b_imm, imm, Mux(fwd_b, res[j], b_val[j]).as_signed())
+                b = Mux(fwd_b, res[j], b_val[j]).as_signed()
                 lane = Signal(signed(49), name=f"vec_value_{j}")
                 with m.Switch(vop):
                     with m.Case(VecOp.ADD):

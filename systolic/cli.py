@@ -134,6 +134,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.freq is not None and not 1 <= args.freq <= 500:
         raise CLIError(f"--freq must be in [1, 500] MHz, got {args.freq:g}")
     clk_hz = round(args.freq * 1e6) if args.freq is not None else None
+    if args.imem_depth is not None and args.imem_depth < 1:
+        raise CLIError(f"--imem-depth must be a positive integer, got {args.imem_depth}")
 
     def progress(step: str) -> None:
         print(f"build: {step}", file=sys.stderr, flush=True)
@@ -143,6 +145,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         config,
         out=args.output,
         clk_hz=clk_hz,
+        imem_depth=args.imem_depth,
         baud=args.baud,
         seed=args.seed,
         pin_pe_dsps=args.pin_pe_dsps,
@@ -390,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="MHZ",
         help="SoC clock (default: one the board's preset meets)",
+    )
+    p.add_argument(
+        "--imem-depth",
+        type=int,
+        metavar="N",
+        help="instructions the SoC's instruction memory holds (default: the board's)",
     )
     p.add_argument("--baud", type=int, default=115_200, help="UART bit rate (115200)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")

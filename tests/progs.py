@@ -462,8 +462,9 @@ def vector_program(config: AcceleratorConfig, *, seed: int = 1) -> Case:
         # Reductions: acc[S] = acc[S] op row i, S starting as row A + 1.
         dict(op=VecOp.ADD, dst=A + 1, a=A + 1, b=B, n=n, dst_stride=0, a_stride=0, b_stride=1),
         dict(op=VecOp.MAX, dst=A + 2, a=A + 2, b=B, n=n, dst_stride=0, a_stride=0),
-        # In-place chain: row i+1 = f(row i) reads what the previous row wrote.
-        dict(op=VecOp.ADD, dst=A + 4, a=A + 3, b_imm=1, imm=7, n=2, shift=1),
+        # In-place chain: row i+1 = f(row i) reads what the previous row wrote. The b field,
+        # ignored with b_imm, names that row too: nothing may be forwarded into b.
+        dict(op=VecOp.ADD, dst=A + 4, a=A + 3, b=A + 4, b_stride=0, b_imm=1, imm=7, n=2, shift=1),
         # The same through operand b, then through both (the result is forwarded: docs/timing.md).
         dict(op=VecOp.SUB, dst=B, a=A, b=B - 1, n=3),
         dict(op=VecOp.ADD, dst=B + 4, a=B + 3, b=B + 3, n=2, shift=1),

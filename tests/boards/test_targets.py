@@ -74,10 +74,22 @@ def test_soc_parameters_are_checked() -> None:
     assert str(e.value) == "SoC imem_depth must be at most 255 (pc_bits = 8), got 256"
 
 
-def test_build_cli_rejects_bad_input_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+def test_build_cli_rejects_bad_input_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     assert main(["build", "--board", "ulx3s-85f", "--freq", "0", "-o", "x"]) == 1
     err = capsys.readouterr().err
     assert err == "systolic: error: --freq must be in [1, 500] MHz, got 0\n"
+    assert main(["build", "--board", "ulx3s-85f", "--imem-depth", "0", "-o", "x"]) == 1
+    err = capsys.readouterr().err
+    assert err == "systolic: error: --imem-depth must be a positive integer, got 0\n"
+    # Deeper than the icebreaker preset's 9-bit pc reaches: refused before any tool runs.
+    out = str(tmp_path / "ice")
+    assert main(["build", "--board", "icebreaker", "--imem-depth", "512", "-o", out]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        "systolic: error: SoC imem_depth must be at most 511 (pc_bits = 9), got 512"
+    )
     with pytest.raises(SystemExit) as e:
         main(["build", "--board", "nexys", "-o", "x"])
     assert e.value.code == 2
@@ -117,8 +129,16 @@ def test_the_ulx3s_plan_at_the_oscillators_clock_has_no_pll(tmp_path: Path) -> N
     assert "EHXPLLL" not in (tmp_path / "top.il").read_text()
     assert 'FREQUENCY PORT "clk25_0__io" 25000000.0 HZ;' in (tmp_path / "top.lpf").read_text()
     assert plan.report["target_mhz"] == 25
+    assert plan.report["imem_depth"] == target("ulx3s-85f").imem_depth
     # The build pins the PE multipliers along this part's DSP rows (boards/placement.py).
     assert plan.report["part"] in DSP_SITES
+
+
+def test_a_plan_takes_another_instruction_memory_depth(tmp_path: Path) -> None:
+    config = dataclasses.replace(PRESETS["tiny"], rows=2, cols=2)
+    plan = plan_board(target("ulx3s-85f"), config, out=tmp_path, imem_depth=300)
+    assert plan.report["imem_depth"] == 300
+    assert "reg [127:0] imem [299:0];" in (tmp_path / "soc.v").read_text()
 
 
 def test_packing_overflow_is_read_from_the_nextpnr_log(tmp_path: Path) -> None:
