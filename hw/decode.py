@@ -131,7 +131,6 @@ class Decoder(wiring.Component):
         new_i32 = new.load.elem.as_value() == Elem.I32.value
         new_bytes = Mux(new_i32, new.load.len << 2, new.load.len)
         dram_room = staged(self.dram_size - (new.load.addr + new_bytes), "dram_room")
-        sp_room = staged((cfg.sp_depth - 1) - new.store.addr, "sp_room")  # last row < sp_depth
 
         # Stage 2: everything else, from the registered word.
         word = staged(self.word, "word")
@@ -180,7 +179,7 @@ class Decoder(wiring.Component):
                     m.d.comb += range_err.eq(ErrorCode.ILLEGAL_FIELD)
                 with m.Elif(rows_end(st.src, st_rows) > cfg.acc_depth):
                     m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)
-                with m.Elif(st_sp & (xf_span > sp_room)):
+                with m.Elif(st_sp & (st.addr + xf_span >= cfg.sp_depth)):
                     m.d.comb += range_err.eq(ErrorCode.SP_RANGE)
                 with m.Elif(~st_sp & past_dram):
                     m.d.comb += range_err.eq(ErrorCode.DRAM_RANGE)
