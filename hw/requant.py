@@ -1,15 +1,16 @@
-"""The requantisation arithmetic of one store lane, as two combinational stages.
+"""The requantisation arithmetic of one store lane, in combinational pieces.
 
-The store unit (:mod:`.store`) registers between them: stage 1 multiplies, stage 2 rounds,
-shifts and saturates (docs/timing.md). They are separate components so that the arithmetic can be
-proved against docs/quantisation.md on its own (tests/formal).
+The store unit (:mod:`.store`) registers between them: stage 1 multiplies, stage 2 shifts, and
+stage 3 rounds and saturates before the activation's clamp (docs/timing.md). They are separate
+components so that the arithmetic can be proved against docs/quantisation.md on its own
+(tests/formal).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["RequantMultiply", "RequantRound"]
+__all__ = ["RequantMultiply", "RequantRound", "RequantSaturate", "RequantShift"]
 
 
 class RequantMultiply(wiring.Component):
@@ -25,8 +26,8 @@ class RequantMultiply(wiring.Component):
         return m
 
 
-class RequantRound(wiring.Component):
-    """``q = sat8(round_shift(prod, shift))``: round half up, arithmetic shift, saturate.
+class RequantShift(wiring.Component):
+    """The first half of ``round_shift``: the low bits of ``w = (2·prod) >> shift``.
 
     ``w = (2·prod) >> shift`` is ``prod >> (shift - 1)`` for ``shift > 0``, so bit 0 of ``w``
     is the rounding bit and ``round_shift = (w >> 1) + w[0]`` (``2·prod >> 0`` has bit 0 clear,
@@ -39,7 +40,9 @@ class RequantRound(wiring.Component):
 
     prod: In(signed(64))
     shift: In(6)
-    q: Out(signed(8))
+    w: Out(W_BITS)
+    fits: Out(1)  # every bit of w above W_BITS is a copy of the sign
+    sign: Out(1)
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -61,16 +64,62 @@ class RequantRound(wiring.Component):
                 Mux(s[k], bits[i + step] if i + step < len(bits) else sign, bits[i])
                 for i in range(min(keep[stage], n))
             ]
-        w = Cat(*bits[: self.W_BITS])
         # The rest of w is all sign iff no bit of wide at index >= W_BITS + s differs from it.
         # reaches[j]: s <= j, i.e. bit W_BITS + j of wide lands at or above W_BITS (a shifted
         # constant maps to plain logic; comparisons would each take a carry chain).
         reaches = (Const(-1, n - self.W_BITS) << s)[: n - self.W_BITS]
         differs = (wide[self.W_BITS :] ^ sign.replicate(n - self.W_BITS)) & reaches
-        fits = ~differs.any()
-        x = Cat(w[1:], sign).as_signed()  # w >> 1 when it fits: bit W_BITS is the sign
-        v = Signal(signed(self.W_BITS + 1))
-        m.d.comb += v.eq(x + w[0])
+        m.d.comb += [
+            self.w.eq(Cat(*bits[: self.W_BITS])),
+            self.fits.eq(~differs.any()),
+            self.sign.eq(sign),
+        ]
+        return m
+
+
+class RequantSaturate(wiring.Component):
+    """The second half: ``q = sat8((w >> 1) + w[0])``, or the sign's limit if ``w`` does not
+    fit in ``W_BITS`` bits."""
+
+    w: In(RequantShift.W_BITS)
+    fits: In(1)
+    sign: In(1)
+    q: Out(signed(8))
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        w_bits = RequantShift.W_BITS
+        x = Cat(self.w[1:], self.sign).as_signed()  # w >> 1 when it fits: bit W_BITS is the sign
+        v = Signal(signed(w_bits + 1))
+        m.d.comb += v.eq(x + self.w[0])
         small = Mux(v > 127, 127, Mux(v < -128, -128, v))
-        m.d.comb += self.q.eq(Mux(fits, small, Mux(sign, -128, 127))[:8])
+        m.d.comb += self.q.eq(Mux(self.fits, small, Mux(self.sign, -128, 127))[:8])
+        return m
+
+
+class RequantRound(wiring.Component):
+    """``q = sat8(round_shift(prod, shift))``: round half up, arithmetic shift, saturate.
+
+    :class:`RequantShift` then :class:`RequantSaturate`, combinationally; the store registers
+    between them (docs/timing.md), and the formal proofs (tests/formal) check the whole.
+    """
+
+    W_BITS = RequantShift.W_BITS
+
+    prod: In(signed(64))
+    shift: In(6)
+    q: Out(signed(8))
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.shift = sh = RequantShift()
+        m.submodules.saturate = sat = RequantSaturate()
+        m.d.comb += [
+            sh.prod.eq(self.prod),
+            sh.shift.eq(self.shift),
+            sat.w.eq(sh.w),
+            sat.fits.eq(sh.fits),
+            sat.sign.eq(sh.sign),
+            self.q.eq(sat.q),
+        ]
         return m

@@ -17,7 +17,7 @@ from .common import (
     acc_row,
     sp_row,
 )
-from .requant import RequantMultiply, RequantRound
+from .requant import RequantMultiply, RequantSaturate, RequantShift
 
 __all__ = ["StoreUnit"]
 
@@ -202,26 +202,40 @@ class StoreUnit(wiring.Component):
             products.append(rq_mul.prod)
         # The raw int32 row skips the arithmetic: copied when the last group is multiplied.
         m.d.sync += [prod.eq(Cat(*products)), raw1.eq(row_copy)]
-        # Stage 2: round half up, shift, saturate; group k fills q's lanes k·lanes ...
-        q = Signal(data.ArrayLayout(signed(8), C), reset_less=True)
+        # Stage 2: the rounding shift's low bits; group k fills lanes k·lanes ... Stage 3 rounds
+        # and saturates them before the clamp: the shifter's mux levels and the rounding add
+        # in one cycle were the iCE40 build's longest path.
+        shifted_layout = data.StructLayout({"w": RequantShift.W_BITS, "fits": 1, "sign": 1})
+        shifted = Signal(data.ArrayLayout(shifted_layout, C), reset_less=True)
         raw2 = Signal(acc_row(cfg), reset_less=True)
-        sat = []
+        group = []
         for j in range(lanes):
-            m.submodules[f"rq_round_{j}"] = rq_round = RequantRound()
+            m.submodules[f"rq_shift_{j}"] = rq_shift = RequantShift()
             m.d.comb += [
-                rq_round.prod.eq(prod[j]),
-                rq_round.shift.eq(group_shift.word_select(j, 6)),
+                rq_shift.prod.eq(prod[j]),
+                rq_shift.shift.eq(group_shift.word_select(j, 6)),
             ]
-            sat.append(rq_round.q)
+            group.append(Cat(rq_shift.w, rq_shift.fits, rq_shift.sign))
+        width = shifted_layout.size * lanes
         if passes == 1:
-            m.d.sync += q.eq(Cat(*sat))
+            m.d.sync += shifted.eq(Cat(*group))
         else:
             with m.Switch(k2):
                 for k in range(passes):
                     with m.Case(k):
-                        m.d.sync += q.as_value()[k * 8 * lanes : (k + 1) * 8 * lanes].eq(Cat(*sat))
+                        m.d.sync += shifted.as_value()[k * width : (k + 1) * width].eq(Cat(*group))
         m.d.sync += raw2.eq(raw1)
-        # Stage 3: clamp, or look the value up (the LUT memories answer in stage 4).
+        # Stage 3: round and saturate, then clamp, or look the value up (the LUT memories
+        # answer in stage 4).
+        q = []
+        for j in range(C):
+            m.submodules[f"rq_sat_{j}"] = rq_sat = RequantSaturate()
+            m.d.comb += [
+                rq_sat.w.eq(shifted[j].w),
+                rq_sat.fits.eq(shifted[j].fits),
+                rq_sat.sign.eq(shifted[j].sign),
+            ]
+            q.append(rq_sat.q)
         y = Signal(data.ArrayLayout(signed(8), C), reset_less=True)
         raw3 = Signal(acc_row(cfg), reset_less=True)
         clamped = []
