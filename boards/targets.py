@@ -74,10 +74,11 @@ TARGETS: Mapping[str, BoardTarget] = MappingProxyType(
             family="ecp5",
             preset="ulx3s-85f",
             clk_hz=25_000_000,
-            soc_hz=25_000_000,  # the 8x8 preset reaches 30.6 MHz (docs/boards.md)
-            # The seed MLP's image (~113 KB) fits; more block RAM congests the router.
+            soc_hz=25_000_000,  # the board's oscillator; the 8x8 preset reaches 50 (docs/boards.md)
+            # The seed MLP (6,912 instructions on the 8x8, a 113 KB image) fits: 160 of the
+            # 208 block RAMs. More congests the router (docs/boards.md).
             mem_bytes=128 * 1024,
-            imem_depth=2048,
+            imem_depth=8192,
             # ECP5 LFE5U-85F: 83640 LUT4 and FFs, 156 MULT18X18D, 208 DP16KD (18 kbit each).
             capacity=MappingProxyType({"lut": 83640, "ff": 83640, "dsp": 156, "bram": 208}),
         ),

@@ -1,12 +1,12 @@
 """The requantisation arithmetic of one store lane, in combinational pieces.
 
-The store unit (:mod:`.store`) registers between them: stage 1 multiplies, stage 2 shifts, and
-stage 3 rounds and saturates before the activation's clamp (docs/timing.md). They are separate
+The store unit (:mod:`.store`) registers between them: stage 1 multiplies, stage 2 shifts and
+rounds, and stage 3 saturates before the activation's clamp (docs/timing.md). They are separate
 components so that the arithmetic can be proved against docs/quantisation.md on its own
 (tests/formal).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -27,7 +27,8 @@ class RequantMultiply(wiring.Component):
 
 
 class RequantShift(wiring.Component):
-    """The first half of ``round_shift``: the low bits of ``w = (2·prod) >> shift``.
+    """The rounding shift: ``v = round_shift(prod, shift)``, in ``W_BITS + 1`` bits when it
+    fits there (``fits``), and the product's ``sign``.
 
     ``w = (2·prod) >> shift`` is ``prod >> (shift - 1)`` for ``shift > 0``, so bit 0 of ``w``
     is the rounding bit and ``round_shift = (w >> 1) + w[0]`` (``2·prod >> 0`` has bit 0 clear,
@@ -40,7 +41,7 @@ class RequantShift(wiring.Component):
 
     prod: In(signed(64))
     shift: In(6)
-    w: Out(W_BITS)
+    v: Out(signed(W_BITS + 1))
     fits: Out(1)  # every bit of w above W_BITS is a copy of the sign
     sign: Out(1)
 
@@ -64,35 +65,33 @@ class RequantShift(wiring.Component):
                 Mux(s[k], bits[i + step] if i + step < len(bits) else sign, bits[i])
                 for i in range(min(keep[stage], n))
             ]
+        w = Cat(*bits[: self.W_BITS])
         # The rest of w is all sign iff no bit of wide at index >= W_BITS + s differs from it.
         # reaches[j]: s <= j, i.e. bit W_BITS + j of wide lands at or above W_BITS (a shifted
         # constant maps to plain logic; comparisons would each take a carry chain).
         reaches = (Const(-1, n - self.W_BITS) << s)[: n - self.W_BITS]
         differs = (wide[self.W_BITS :] ^ sign.replicate(n - self.W_BITS)) & reaches
-        m.d.comb += [
-            self.w.eq(Cat(*bits[: self.W_BITS])),
-            self.fits.eq(~differs.any()),
-            self.sign.eq(sign),
-        ]
+        x = Cat(w[1:], sign).as_signed()  # w >> 1 when it fits: bit W_BITS is the sign
+        m.d.comb += [self.v.eq(x + w[0]), self.fits.eq(~differs.any()), self.sign.eq(sign)]
         return m
 
 
 class RequantSaturate(wiring.Component):
-    """The second half: ``q = sat8((w >> 1) + w[0])``, or the sign's limit if ``w`` does not
-    fit in ``W_BITS`` bits."""
+    """``q = sat8(v)``, or the sign's limit when ``v`` did not fit: plain logic on the top
+    bits of ``v``, no comparator (a carry chain each)."""
 
-    w: In(RequantShift.W_BITS)
+    v: In(signed(RequantShift.W_BITS + 1))
     fits: In(1)
     sign: In(1)
     q: Out(signed(8))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        w_bits = RequantShift.W_BITS
-        x = Cat(self.w[1:], self.sign).as_signed()  # w >> 1 when it fits: bit W_BITS is the sign
-        v = Signal(signed(w_bits + 1))
-        m.d.comb += v.eq(x + self.w[0])
-        small = Mux(v > 127, 127, Mux(v < -128, -128, v))
+        top = self.v[7:-1]  # v is in [-512, 512]: in int8 iff these are copies of v's sign
+        negative = self.v[-1]
+        over = ~negative & top.any()  # v > 127
+        under = negative & ~top.all()  # v < -128
+        small = Mux(over, 127, Mux(under, -128, self.v[:8].as_signed()))
         m.d.comb += self.q.eq(Mux(self.fits, small, Mux(self.sign, -128, 127))[:8])
         return m
 
@@ -117,7 +116,7 @@ class RequantRound(wiring.Component):
         m.d.comb += [
             sh.prod.eq(self.prod),
             sh.shift.eq(self.shift),
-            sat.w.eq(sh.w),
+            sat.v.eq(sh.v),
             sat.fits.eq(sh.fits),
             sat.sign.eq(sh.sign),
             self.q.eq(sat.q),

@@ -202,10 +202,12 @@ class StoreUnit(wiring.Component):
             products.append(rq_mul.prod)
         # The raw int32 row skips the arithmetic: copied when the last group is multiplied.
         m.d.sync += [prod.eq(Cat(*products)), raw1.eq(row_copy)]
-        # Stage 2: the rounding shift's low bits; group k fills lanes k·lanes ... Stage 3 rounds
-        # and saturates them before the clamp: the shifter's mux levels and the rounding add
-        # in one cycle were the iCE40 build's longest path.
-        shifted_layout = data.StructLayout({"w": RequantShift.W_BITS, "fits": 1, "sign": 1})
+        # Stage 2: the rounding shift; group k fills lanes k·lanes ... Stage 3 saturates before
+        # the clamp: the shifter, the rounding add and the saturation in one cycle were the
+        # iCE40 build's longest path.
+        shifted_layout = data.StructLayout(
+            {"v": signed(RequantShift.W_BITS + 1), "fits": 1, "sign": 1}
+        )
         shifted = Signal(data.ArrayLayout(shifted_layout, C), reset_less=True)
         raw2 = Signal(acc_row(cfg), reset_less=True)
         group = []
@@ -215,7 +217,7 @@ class StoreUnit(wiring.Component):
                 rq_shift.prod.eq(prod[j]),
                 rq_shift.shift.eq(group_shift.word_select(j, 6)),
             ]
-            group.append(Cat(rq_shift.w, rq_shift.fits, rq_shift.sign))
+            group.append(Cat(rq_shift.v, rq_shift.fits, rq_shift.sign))
         width = shifted_layout.size * lanes
         if passes == 1:
             m.d.sync += shifted.eq(Cat(*group))
@@ -225,13 +227,13 @@ class StoreUnit(wiring.Component):
                     with m.Case(k):
                         m.d.sync += shifted.as_value()[k * width : (k + 1) * width].eq(Cat(*group))
         m.d.sync += raw2.eq(raw1)
-        # Stage 3: round and saturate, then clamp, or look the value up (the LUT memories
+        # Stage 3: saturate, then clamp, or look the value up (the LUT memories
         # answer in stage 4).
         q = []
         for j in range(C):
             m.submodules[f"rq_sat_{j}"] = rq_sat = RequantSaturate()
             m.d.comb += [
-                rq_sat.w.eq(shifted[j].w),
+                rq_sat.v.eq(shifted[j].v),
                 rq_sat.fits.eq(shifted[j].fits),
                 rq_sat.sign.eq(shifted[j].sign),
             ]

@@ -242,7 +242,7 @@ class AcceleratorConfig:
     def store_row_latency(self) -> int:
         """Cycles from a store reading an accumulator row to the row leaving post-processing:
         the read, the read register (:attr:`acc_read_register`), ``requant_passes`` multiply
-        cycles, round/shift/saturate, the activation (docs/timing.md, the store unit)."""
+        cycles, the rounding shift, round/saturate/clamp (docs/timing.md, the store unit)."""
         return 3 + int(self.acc_read_register) + self.requant_passes
 
     def execute_cycles(self, kind: str, n: int = 1) -> tuple[int, int]:

@@ -23,6 +23,22 @@ def test_every_target_uses_its_own_preset() -> None:
         assert board.mem_bytes % board.config.bus_bytes == 0, name
 
 
+@pytest.mark.parametrize("preset", ["ulx3s-85f", "ulx3s-85f-16x16"])
+def test_the_ulx3s_holds_the_seed_mlp(preset: str, tmp_path: Path) -> None:
+    # The demo's MLP (784 -> 128 -> 64 -> 10, random weights of the same shapes) compiled for
+    # each ULX3S preset fits the SoC's instruction and data memories, as the driver checks.
+    import onnx
+
+    import systolic
+    from benchmarks import layers
+
+    path, x = layers.seed_models(tmp_path)["mlp"]
+    program = systolic.compile(onnx.load(path), PRESETS[preset], calibration=x)
+    board = target("ulx3s-85f")
+    assert len(program.instructions) <= board.imem_depth
+    assert len(program.memory) <= board.mem_bytes
+
+
 def test_unknown_board_is_named() -> None:
     with pytest.raises(ConfigError) as e:
         target("nexys")
