@@ -131,6 +131,12 @@ class Decoder(wiring.Component):
         new_i32 = new.load.elem.as_value() == Elem.I32.value
         new_bytes = Mux(new_i32, new.load.len << 2, new.load.len)
         dram_room = staged(self.dram_size - (new.load.addr + new_bytes), "dram_room")
+        # A store into the scratchpad likewise: `addr + span >= sp_depth` is `addr >= sp_depth`,
+        # or `span > sp_depth - 1 - addr`, a room narrower than sp_depth's bits.
+        sp_bits = cfg.sp_depth.bit_length()
+        sp_addr = new.store.addr
+        sp_over = staged(sp_addr >= cfg.sp_depth, "sp_over")
+        sp_room = staged((cfg.sp_depth - 1 - sp_addr[:sp_bits])[:sp_bits], "sp_room")
 
         # Stage 2: everything else, from the registered word.
         word = staged(self.word, "word")
@@ -158,6 +164,7 @@ class Decoder(wiring.Component):
         ld_acc = ld.target.as_value() == 1
         st_sp = st.target.as_value() == 1
         past_dram = xf_span > dram_room  # the last byte at or past dram_size
+        past_sp = sp_over | xf_span[sp_bits:].any() | (xf_span[:sp_bits] > sp_room)
         mm, vec, pre = v.matmul, v.vector, v.preload
 
         def last_row(name: str) -> object:
@@ -179,7 +186,7 @@ class Decoder(wiring.Component):
                     m.d.comb += range_err.eq(ErrorCode.ILLEGAL_FIELD)
                 with m.Elif(rows_end(st.src, st_rows) > cfg.acc_depth):
                     m.d.comb += range_err.eq(ErrorCode.ACC_RANGE)
-                with m.Elif(st_sp & (st.addr + xf_span >= cfg.sp_depth)):
+                with m.Elif(st_sp & past_sp):
                     m.d.comb += range_err.eq(ErrorCode.SP_RANGE)
                 with m.Elif(~st_sp & past_dram):
                     m.d.comb += range_err.eq(ErrorCode.DRAM_RANGE)

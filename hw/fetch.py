@@ -55,6 +55,9 @@ class Fetch(wiring.Component):
         pc_bits = self.config.pc_bits
         m.submodules.decoder = dec = Decoder(self.config)
         port_pc = Signal(pc_bits)  # index of the word on imem.data
+        # port_pc + 1, kept in a register: the address follows the dispatch decision, and an
+        # increment after it was part of the iCE40 build's longest path.
+        port_next = Signal(pc_bits, init=1)
         # The word the decoder checks: the port's, or with fetch_register the port's registered.
         fetch_word = Signal(INSTR_BITS)
         fetch_pc = Signal(pc_bits)
@@ -79,7 +82,7 @@ class Fetch(wiring.Component):
             dec.word.eq(fetch_word),
             dec.dram_size.eq(self.dram_size),
             dec.advance.eq(advance),
-            self.imem.addr.eq(Mux(self.start, 0, Mux(advance, port_pc + 1, port_pc))),
+            self.imem.addr.eq(Mux(self.start, 0, Mux(advance, port_next, port_pc))),
             self.word.eq(word),
             self.pc.eq(pc),
             self.error.eq(Mux(error, code, ErrorCode.NONE)),
@@ -102,11 +105,18 @@ class Fetch(wiring.Component):
         else:
             m.d.comb += [fetch_word.eq(self.imem.data), fetch_pc.eq(port_pc), fetch_valid.eq(1)]
         with m.If(self.start):
-            m.d.sync += [port_pc.eq(0), stage_valid.eq(0), valid.eq(0), halted.eq(0)]
+            m.d.sync += [
+                port_pc.eq(0),
+                port_next.eq(1),
+                stage_valid.eq(0),
+                valid.eq(0),
+                halted.eq(0),
+            ]
         with m.Else():
             with m.If(advance):
                 m.d.sync += [
-                    port_pc.eq(port_pc + 1),
+                    port_pc.eq(port_next),
+                    port_next.eq(port_next + 1),
                     stage_pc.eq(fetch_pc),
                     stage_valid.eq(fetch_valid),
                     valid.eq(stage_valid),
