@@ -173,7 +173,9 @@ class SoC(wiring.Component):
         m.d.sync += in_range.eq(acc.imem.addr < self.imem_depth)
         opcode_bits = len(data.View(INSTR_LAYOUT, ir.data).header.opcode.as_value())
         m.d.comb += [
-            ir.addr.eq(Mux(running, acc.imem.addr, bridge.addr[4:])),
+            # The accelerator's from the start cycle on: the bridge's address then holds
+            # whatever START's argument left in its header register.
+            ir.addr.eq(Mux(running | bridge.start, acc.imem.addr, bridge.addr[4:])),
             acc.imem.data.eq(Cat(Mux(in_range, ir.data[:opcode_bits], 0), ir.data[opcode_bits:])),
             iw.addr.eq(bridge.addr[4:]),
             iw.data.eq(bridge.wdata.replicate(INSTR_BYTES)),

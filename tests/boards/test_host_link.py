@@ -93,3 +93,23 @@ def test_build_only_fields_do_not_refuse_a_program(board_url: str) -> None:
         with pytest.raises(BoardError) as e:
             board.check(other.replace(vector_unit=False), 1, 16)
     assert "(program vs board: vector_unit False vs True)" in str(e.value)
+
+
+def test_a_run_with_a_large_memory_starts_at_instruction_0(board_url: str) -> None:
+    # START's argument (dram_size) goes through the bridge's header register, and the
+    # instruction memory's address was the bridge's during the start cycle: with 64 KiB the
+    # first word came from index 16. A halt at 0 and zero words (ILLEGAL_OPCODE) after it
+    # tell the two apart.
+    from systolic.spec.asm import assemble
+    from systolic.spec.isa import ErrorCode, to_bytes
+
+    words = assemble("halt") + [0] * 16
+    expect = TINY.decode_stages + 2  # halt dispatched at A_0, done a cycle later
+    with Board(port=board_url, baud=BAUD) as board:
+        board.write(p.SPACE_INSTR, 0, to_bytes(words))
+        board.start(0x10000)
+        for _ in range(100):
+            status = board.status()
+            if status["flags"] & 2 and not status["flags"] & 1:
+                break
+        assert (ErrorCode(status["error"]), status["cycles"]) == (ErrorCode.NONE, expect)
