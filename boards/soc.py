@@ -170,12 +170,14 @@ class SoC(wiring.Component):
         host_byte = bridge.addr[:4]
         # Past the end reads as zero in the simulator; a zero opcode is all decode needs to see.
         in_range = Signal()
-        m.d.sync += in_range.eq(acc.imem.addr < self.imem_depth)
+        with m.If(ir.en):  # it describes the word on ir.data, which holds with the enable low
+            m.d.sync += in_range.eq(acc.imem.addr < self.imem_depth)
         opcode_bits = len(data.View(INSTR_LAYOUT, ir.data).header.opcode.as_value())
         m.d.comb += [
             # The accelerator's from the start cycle on: the bridge's address then holds
             # whatever START's argument left in its header register.
             ir.addr.eq(Mux(running | bridge.start, acc.imem.addr, bridge.addr[4:])),
+            ir.en.eq(Mux(running | bridge.start, acc.imem.en, 1)),
             acc.imem.data.eq(Cat(Mux(in_range, ir.data[:opcode_bits], 0), ir.data[opcode_bits:])),
             iw.addr.eq(bridge.addr[4:]),
             iw.data.eq(bridge.wdata.replicate(INSTR_BYTES)),

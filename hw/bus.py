@@ -41,7 +41,9 @@ class WishboneSignature(wiring.Signature):
 
 
 class InstrPortSignature(wiring.Signature):
-    """Read-only instruction port: the word at ``addr`` (an index) arrives one cycle later."""
+    """Read-only instruction port: the word at ``addr`` (an index) arrives one cycle later if
+    ``en`` is high; while ``en`` is low, ``data`` holds (a block RAM's read enable). The
+    address then need not wait for the decision whether to move on, only the enable."""
 
     def __init__(self) -> None:
-        super().__init__({"addr": Out(32), "data": In(INSTR_BITS)})
+        super().__init__({"addr": Out(32), "en": Out(1), "data": In(INSTR_BITS)})

@@ -55,8 +55,10 @@ class Fetch(wiring.Component):
         pc_bits = self.config.pc_bits
         m.submodules.decoder = dec = Decoder(self.config)
         port_pc = Signal(pc_bits)  # index of the word on imem.data
-        # port_pc + 1, kept in a register: the address follows the dispatch decision, and an
-        # increment after it was part of the iCE40 build's longest path.
+        # The port reads port_pc + 1 (kept in a register) and holds its word unless fetch
+        # advances: the address does not wait for the dispatch decision, only the enable does
+        # (that decision, a mux and an increment before the address were the iCE40 build's
+        # longest path).
         port_next = Signal(pc_bits, init=1)
         # The word the decoder checks: the port's, or with fetch_register the port's registered.
         fetch_word = Signal(INSTR_BITS)
@@ -82,7 +84,8 @@ class Fetch(wiring.Component):
             dec.word.eq(fetch_word),
             dec.dram_size.eq(self.dram_size),
             dec.advance.eq(advance),
-            self.imem.addr.eq(Mux(self.start, 0, Mux(advance, port_next, port_pc))),
+            self.imem.addr.eq(Mux(self.start, 0, port_next)),
+            self.imem.en.eq(self.start | advance),
             self.word.eq(word),
             self.pc.eq(pc),
             self.error.eq(Mux(error, code, ErrorCode.NONE)),

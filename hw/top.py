@@ -118,6 +118,7 @@ class Accelerator(wiring.Component):
             fetch.run.eq(running),
             fetch.dram_size.eq(self.dram_size),
             self.imem.addr.eq(fetch.imem.addr),
+            self.imem.en.eq(fetch.imem.en),
             fetch.imem.data.eq(self.imem.data),
         ]
 

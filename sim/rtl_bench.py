@@ -58,6 +58,7 @@ async def run_job(dut: Any, job: dict[str, Any], bus: int, latency: int) -> dict
     dut.wr__stall.value = 0
     await ReadOnly()
     addr = int(dut.imem__addr.value)
+    read = int(dut.imem__en.value)
     rd_pending: deque[tuple[int, int]] = deque()
     wr_pending: deque[int] = deque()
     cycle = -1
@@ -66,7 +67,8 @@ async def run_job(dut: Any, job: dict[str, Any], bus: int, latency: int) -> dict
         await RisingEdge(dut.clk)
         cycle += 1
         dut.start.value = 0
-        dut.imem__data.value = words[addr] if addr < len(words) else 0
+        if read:  # otherwise the port holds its word
+            dut.imem__data.value = words[addr] if addr < len(words) else 0
         if rd_pending and rd_pending[0][0] == cycle:
             dut.rd__ack.value = 1
             dut.rd__dat_r.value = rd_pending.popleft()[1]
@@ -84,6 +86,7 @@ async def run_job(dut: Any, job: dict[str, Any], bus: int, latency: int) -> dict
             timed_out = True
             break
         addr = int(dut.imem__addr.value)
+        read = int(dut.imem__en.value)
         if int(dut.rd__cyc.value) and int(dut.rd__stb.value):
             base = int(dut.rd__adr.value) * bus
             data = int.from_bytes(mem[base : base + bus].ljust(bus, b"\0"), "little")

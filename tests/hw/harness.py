@@ -47,7 +47,7 @@ def run_rtl(
         wr_pending: deque[int] = deque()
         cycle = -1
         while True:
-            addr = ctx.get(dut.imem.addr)
+            addr, read = ctx.get(dut.imem.addr), ctx.get(dut.imem.en)
             rd_req = ctx.get(dut.rd.cyc) and ctx.get(dut.rd.stb)
             rd_adr = ctx.get(dut.rd.adr)
             wr_req = ctx.get(dut.wr.cyc) and ctx.get(dut.wr.stb)
@@ -64,7 +64,8 @@ def run_rtl(
             await ctx.tick()
             cycle += 1
             ctx.set(dut.start, 0)
-            ctx.set(dut.imem.data, words[addr] if addr < len(words) else 0)
+            if read:  # otherwise the port holds its word
+                ctx.set(dut.imem.data, words[addr] if addr < len(words) else 0)
             if rd_pending and rd_pending[0][0] == cycle:
                 ctx.set(dut.rd.ack, 1)
                 ctx.set(dut.rd.dat_r, rd_pending.popleft()[1])
