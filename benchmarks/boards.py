@@ -36,7 +36,7 @@ RUNS: list[tuple[str, str | None, dict[str, int], float | None, int | None]] = [
     # The largest array; about 50 minutes. Its programs are shorter (the seed MLP: 1,750
     # instructions), and the block RAM that 8192 would take is better left to the router.
     ("ulx3s-85f", "ulx3s-85f-16x16", {}, None, 2048),
-    ("icebreaker", None, {}, None, None),  # the lean 1x1 at the target's 17 MHz
+    ("icebreaker", None, {}, None, None),  # the lean 1x1 at the target's 20 MHz
     ("icebreaker", None, {}, 24.0, None),  # the goal
     # DSPs fit with shared requantisation and 3 PEs in logic; block RAM and logic do not.
     ("icebreaker", None, {"rows": 2, "cols": 2, "requant_passes": 2, "lut_pes": 3}, None, None),

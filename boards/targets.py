@@ -62,7 +62,7 @@ TARGETS: Mapping[str, BoardTarget] = MappingProxyType(
             family="ice40",
             preset="icebreaker",
             clk_hz=12_000_000,
-            soc_hz=17_000_000,  # the lean 1x1 preset reaches 22-23 MHz (docs/boards.md)
+            soc_hz=20_000_000,  # the lean 1x1 preset reaches 22-23.6 MHz (docs/boards.md)
             mem_bytes=8 * 1024,
             imem_depth=256,
             # iCE40 UP5K: 5280 logic cells, 8 SB_MAC16, 30 SB_RAM40_4K (4 kbit each).

@@ -176,7 +176,7 @@ def test_a_plan_asks_for_the_clock_the_preset_meets_by_default(
     board: str, pll: bool, tmp_path: Path
 ) -> None:
     t = target(board)
-    assert (t.soc_hz != t.clk_hz) == pll  # the iCEBreaker's 17 MHz comes from its PLL
+    assert (t.soc_hz != t.clk_hz) == pll  # the iCEBreaker's 20 MHz comes from its PLL
     plan = plan_board(t, t.config, out=tmp_path)
     assert plan.report["target_mhz"] == t.soc_hz / 1e6
     assert plan.report["config"] == t.config.to_dict()
