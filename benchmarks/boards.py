@@ -150,7 +150,8 @@ def main() -> int:
     args = ap.parse_args()
     rows = []
     if args.record:
-        old = json.loads((RESULTS / "boards.json").read_text())["builds"]
+        done = RESULTS / "boards.json"
+        old = json.loads(done.read_text())["builds"] if done.exists() else []
         rows = merge(old, [recorded(d) for d in args.record])
     for board, preset, changes, mhz, imem_depth in [] if args.record else RUNS:
         if args.only and board != args.only:
